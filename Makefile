@@ -1,0 +1,43 @@
+# One entry point for everything a user or CI runs. Only python3 and pip are
+# assumed; each target creates the virtual environment it needs.
+PYTHON ?= python3
+VENV ?= .venv
+REF_VENV ?= .venv-ref
+PY := $(VENV)/bin/python
+REF_PY := $(REF_VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-reference test-all examples docs benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test,examples]"
+	touch $@
+
+# The legacy environment in which neural-tangents 0.6.5 (the oracle) runs.
+$(REF_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_PY) -m pip install -q --upgrade pip
+	$(REF_PY) -m pip install -q "jax==0.4.26" "jaxlib==0.4.26" "numpy<2" \
+		"tensorflow-cpu==2.16.2" "neural-tangents==0.6.5" pytest hypothesis
+	$(REF_PY) -m pip install -q -e .
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) examples/demo.py
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q tests --ignore=tests/reference $(PYTEST_ARGS)
+
+# Our own suite again under jax 0.4.26, then the comparison with neural-tangents.
+test-reference: $(REF_VENV)/.installed
+	TF_CPP_MIN_LOG_LEVEL=3 $(REF_PY) -m pytest -q tests/reference $(PYTEST_ARGS)
+
+test-all: test test-reference
+
+benchmark: $(VENV)/.installed $(REF_VENV)/.installed
+	$(PY) benchmarks/bench_kernels.py
+
+clean:
+	rm -rf $(VENV) $(REF_VENV) build *.egg-info

@@ -1,0 +1,16 @@
+"""sklearn-ntk: infinite-width neural networks as scikit-learn estimators."""
+
+from ._activations import NAMED_ACTIVATIONS as _NAMED
+from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
+
+#: Names accepted by ``activation=`` (a callable is accepted too).
+ACTIVATIONS = tuple(sorted(name for name in _NAMED if name != "quadrature"))
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "Kernels",
+    "compute_kernel_diagonals",
+    "compute_kernels",
+]

@@ -1,0 +1,176 @@
+"""Properties of compute_kernels: symmetry, PSD, blocking, precision, errors."""
+
+import jax
+import numpy as np
+import pytest
+
+from sklearn_ntk import ACTIVATIONS, compute_kernel_diagonals, compute_kernels
+from tests.conftest import make_inputs
+
+# float64 kernels: entries are O(1)-O(10); reorderings of sums differ by a few
+# ulps, so 1e-12 relative to the largest entry is a safe bound for "equal".
+EXACT = 1e-12
+
+ARCHITECTURES = [
+    dict(depth=0, activation="relu"),
+    dict(depth=1, activation="relu", weight_std=1.0, bias_std=0.0),
+    dict(depth=3, activation="relu", weight_std=1.5, bias_std=0.05),
+    dict(depth=2, activation="erf", weight_std=2.0, bias_std=0.3),
+    dict(depth=2, activation="leaky_relu", activation_params={"alpha": 0.2}),
+    dict(depth=2, activation="abs", parameterization="standard", width=64),
+    dict(depth=2, activation="identity", bias_std=None),
+]
+
+
+def _relative(a, b):
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_symmetric_and_positive_semidefinite(rng, arch):
+    x = make_inputs(rng, n=20)
+    kernels = compute_kernels(x, **arch)
+    for k in kernels:
+        np.testing.assert_array_equal(k, k.T)
+        # Eigenvalues of a PSD float64 matrix are >= -n eps ||K||.
+        eigenvalues = np.linalg.eigvalsh(k)
+        assert eigenvalues.min() >= -1e-12 * 20 * np.abs(eigenvalues).max()
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_x2_none_equals_x2_x1_off_the_diagonal(rng, arch):
+    x = make_inputs(rng, n=15, duplicates=False)
+    sym = compute_kernels(x, **arch)
+    full = compute_kernels(x, x.copy(), **arch)
+    off = ~np.eye(15, dtype=bool)
+    for a, b in zip(sym, full):
+        assert _relative(a[off], b[off]) < EXACT
+        # On the diagonal the general formula takes sqrt(q11 q22 - q12^2) of a
+        # cancelled difference (the neural-tangents formula): ~sqrt(eps) error.
+        assert _relative(np.diag(a), np.diag(b)) < 1e-6
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_blocked_equals_unblocked(rng, arch):
+    x = make_inputs(rng, n=37)
+    z = rng.standard_normal((23, 5))
+    whole = compute_kernels(x, **arch)
+    # 8 x 8 tiles: many diagonal and off-diagonal tiles, and padded edges.
+    tiled = compute_kernels(x, max_block_bytes=6 * 8 * 64, n_jobs=2, **arch)
+    for a, b in zip(tiled, whole):
+        assert _relative(a, b) < EXACT
+    cross = compute_kernels(z, x, **arch)
+    cross_tiled = compute_kernels(z, x, max_block_bytes=6 * 8 * 64, **arch)
+    for a, b in zip(cross_tiled, cross):
+        assert _relative(a, b) < EXACT
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_diagonals_match_full_kernels(rng, arch):
+    x = make_inputs(rng, n=10)
+    full = compute_kernels(x, **arch)
+    diag = compute_kernel_diagonals(x, **arch)
+    np.testing.assert_allclose(diag.nngp, np.diag(full.nngp), rtol=EXACT)
+    np.testing.assert_allclose(diag.ntk, np.diag(full.ntk), rtol=EXACT)
+
+
+def test_relu_closed_form_by_hand():
+    # One hidden ReLU layer, weight_std=1, no bias: K1 = q/2 on the diagonal;
+    # orthogonal unit inputs have theta = pi/2 so K1 = sqrt(q q)/(2 pi).
+    x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    k = compute_kernels(x, depth=1, weight_std=1.0, bias_std=0.0)
+    q = 0.5
+    np.testing.assert_allclose(np.diag(k.nngp), [q / 2, q / 2], rtol=1e-15)
+    np.testing.assert_allclose(k.nngp[0, 1], q / (2 * np.pi), rtol=1e-14)
+    # NTK: Theta = K1 + K0 * E[relu' relu'] = K1 + q12 (pi - theta)/(2 pi).
+    np.testing.assert_allclose(k.ntk[0, 0], q / 2 + q / 2, rtol=1e-15)
+    np.testing.assert_allclose(k.ntk[0, 1], q / (2 * np.pi) + 0.0, rtol=1e-14)
+
+
+def test_float64_by_default_and_global_config_untouched(rng):
+    before = jax.config.jax_enable_x64
+    kernels = compute_kernels(make_inputs(rng))
+    assert kernels.nngp.dtype == np.float64 and kernels.ntk.dtype == np.float64
+    assert jax.config.jax_enable_x64 == before
+    assert jax.numpy.zeros(1).dtype == (np.float64 if before else np.float32)
+
+
+def test_float32_option_is_close_to_float64(rng):
+    x = make_inputs(rng)
+    k64 = compute_kernels(x, depth=3)
+    k32 = compute_kernels(x, depth=3, dtype="float32")
+    assert k32.nngp.dtype == np.float32
+    # float32 rounds rho to ~6e-8; near rho = 1 (the duplicated row) the
+    # kernel depends on sqrt(1 - rho^2), which amplifies that to
+    # sqrt(6e-8) ~ 2.4e-4 at worst. Elsewhere it is ~1e-6.
+    assert _relative(k32.ntk, k64.ntk) < 1e-3
+
+
+def test_get_selects_outputs(rng):
+    x = make_inputs(rng)
+    only = compute_kernels(x, get="nngp")
+    assert only.ntk is None
+    np.testing.assert_allclose(only.nngp, compute_kernels(x).nngp, rtol=EXACT)
+
+
+def test_duplicate_rows_are_finite_and_exact_on_the_diagonal(rng):
+    x = np.repeat(rng.standard_normal((3, 4)), 3, axis=0)
+    k = compute_kernels(x, depth=4)
+    assert np.all(np.isfinite(k.ntk))
+    diag = compute_kernel_diagonals(x, depth=4)
+    np.testing.assert_allclose(np.diag(k.ntk), diag.ntk, rtol=EXACT)
+
+
+def test_zero_input_row_is_finite():
+    x = np.array([[0.0, 0.0], [1.0, 2.0]])
+    for bias in (0.0, 0.1):
+        k = compute_kernels(x, depth=2, bias_std=bias)
+        assert np.all(np.isfinite(k.nngp)) and np.all(np.isfinite(k.ntk))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(activation="relux"), "relux.*Use one of"),
+        (dict(depth=-1), "depth=-1"),
+        (dict(depth=1.5), "depth=1.5"),
+        (dict(weight_std=0.0), "weight_std=0.0"),
+        (dict(weight_std=-1.0), "weight_std=-1.0"),
+        (dict(bias_std=-0.1), "bias_std=-0.1"),
+        (dict(parameterization="standard"), "width="),
+        (dict(parameterization="mean_field"), "mean_field"),
+        (dict(activation="leaky_relu", activation_params={"slope": 0.1}), "slope"),
+        (dict(get="kernel"), "get="),
+    ],
+)
+def test_bad_hyperparameters_raise_clear_errors(rng, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        compute_kernels(make_inputs(rng), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "x1, x2, error, match",
+    [
+        (np.array([[np.nan, 1.0]]), None, ValueError, "NaN"),
+        (np.array([[np.inf, 1.0]]), None, ValueError, "NaN or infinity"),
+        (np.ones((3, 2)), np.ones((3, 4)), ValueError, "2 features but X2 has 4"),
+        (np.ones(3), None, ValueError, "2-D"),
+        (np.ones((0, 3)), None, ValueError, "empty"),
+        (np.array([["a", "b"]]), None, ValueError, "numeric"),
+        (np.ones((2, 2)) + 1j, None, ValueError, "complex"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(x1, x2, error, match):
+    with pytest.raises(error, match=match):
+        compute_kernels(x1, x2)
+
+
+def test_sparse_input_is_a_clear_error():
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="toarray"):
+        compute_kernels(sparse.csr_matrix(np.eye(3)))
+
+
+def test_every_named_activation_is_listed():
+    for name in ("relu", "leaky_relu", "abs", "erf", "sigmoid_like", "identity"):
+        assert name in ACTIVATIONS
