@@ -1,0 +1,38 @@
+"""Parameter constraints shared by every estimator and GP kernel.
+
+scikit-learn's ``_parameter_constraints`` tables, written once: the
+architecture (``ARCHITECTURE_CONSTRAINTS``) and the gradient-flow dynamics
+(``DYNAMICS_CONSTRAINTS``). Activation names and their parameters are checked
+by :func:`sklearn_ntk._architecture.make_architecture`, whose messages list
+the valid names.
+"""
+
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+__all__ = ["ARCHITECTURE_CONSTRAINTS", "DYNAMICS_CONSTRAINTS", "architecture_kwargs"]
+
+ARCHITECTURE_CONSTRAINTS = {
+    "depth": [Interval(Integral, 0, None, closed="left")],
+    "activation": [str, callable],
+    "activation_params": [dict, None],
+    "weight_std": [Interval(Real, 0, None, closed="neither")],
+    "bias_std": [Interval(Real, 0, None, closed="left"), None],
+    "parameterization": [StrOptions({"ntk", "standard"})],
+    "width": [Interval(Integral, 1, None, closed="left"), None],
+}
+
+DYNAMICS_CONSTRAINTS = {
+    "t": [Interval(Real, 0, None, closed="left"), None],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "diag_reg": [Interval(Real, 0, None, closed="left")],
+}
+
+_ARCHITECTURE_NAMES = tuple(ARCHITECTURE_CONSTRAINTS)
+
+
+def architecture_kwargs(estimator):
+    """The architecture hyperparameters of ``estimator`` as keyword arguments
+    for :func:`sklearn_ntk.compute_kernels` / ``make_architecture``."""
+    return {name: getattr(estimator, name) for name in _ARCHITECTURE_NAMES}
