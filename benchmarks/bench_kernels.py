@@ -9,7 +9,11 @@ all cores, with XLA's ``jnp.arccos`` and with our vectorised
 ``sklearn_ntk._numerics.arccos``. Medians of repeats; only the ratios
 printed in one run mean anything on a shared machine.
 
-Usage: python benchmarks/bench_kernels.py [--quick] [--repeats R]
+With ``--large`` it also runs N = 30,000 once (NNGP + NTK outputs alone are
+13.4 GB) and prints the peak RSS, to show that the blocked computation fits
+a 24 GB machine.
+
+Usage: python benchmarks/bench_kernels.py [--quick] [--large] [--repeats R]
 """
 
 import argparse
@@ -71,8 +75,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N in {1000, 2000}")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--large", action="store_true", help="also N = 30000, once")
     args = parser.parse_args()
     sizes = [1000, 2000] if args.quick else [2000, 4000, 8000]
+    if args.large:
+        large = run_worker(sys.executable, "ours", 30000, 1)
+        print(f"N=30000 (ours, once): {large.get('median_s', float('nan')):.1f} s, "
+              f"peak RSS {large.get('peak_rss_mb', float('nan')) / 1024:.1f} GB "
+              f"(outputs {2 * 30000**2 * 8 / 1024**3:.1f} GB)", flush=True)
 
     import jax.numpy as jnp
 
