@@ -39,6 +39,9 @@ _BUFFERS_PER_TILE = 6
 #: the per-tile dispatch overhead (~50 us) stays negligible.
 _MAX_TILE_SIDE = 512
 
+#: Small inputs are padded to a multiple of this many rows (see tile_size).
+_TILE_QUANTUM = 64
+
 
 class Kernels(NamedTuple):
     """The two infinite-width kernels.
@@ -108,15 +111,22 @@ def _diagonal(x, weight_std, bias_std, *, architecture):
 
 
 def tile_size(n_rows, max_block_bytes, itemsize=8):
-    """Side of the square tiles: as large as the byte budget allows.
+    """Side of the square tiles for ``n_rows`` rows.
 
-    The side is chosen so that the rows split into tiles of (almost) equal
-    size, which keeps padding (wasted work) below one row per tile.
+    The largest side the byte budget allows (at most ``_MAX_TILE_SIDE``)
+    when the rows need several tiles; otherwise ``n_rows`` rounded up to a
+    multiple of ``_TILE_QUANTUM``. Tiles therefore come in few shapes, so
+    that cross-validation folds and data sets of similar size reuse one
+    compiled tile instead of paying an XLA compilation (about a second) per
+    distinct size. Padding costs at most one tile row and column of work.
     """
     side = int(math.sqrt(max_block_bytes / (_BUFFERS_PER_TILE * itemsize)))
     side = min(max(side, 8), _MAX_TILE_SIDE)
-    n_tiles = max(1, math.ceil(n_rows / side))
-    return math.ceil(n_rows / n_tiles)
+    if side >= _TILE_QUANTUM:
+        side -= side % _TILE_QUANTUM
+    if n_rows >= side:
+        return side
+    return min(side, -(-n_rows // _TILE_QUANTUM) * _TILE_QUANTUM)
 
 
 def _pad_rows(x, multiple):
@@ -158,8 +168,8 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
     n1 = x1.shape[0]
     n2 = n1 if symmetric else x2.shape[0]
     itemsize = np.dtype(out_dtype).itemsize
-    side = tile_size(max(n1, n2), max_block_bytes, itemsize)
-    side1, side2 = min(side, n1), min(side, n2)
+    side1 = tile_size(n1, max_block_bytes, itemsize)
+    side2 = side1 if symmetric else tile_size(n2, max_block_bytes, itemsize)
     x1_padded = _pad_rows(x1, side1)
     x2_padded = x1_padded if symmetric else _pad_rows(x2, side2)
     outputs = [np.empty((n1, n2) + trailing_shape, dtype=out_dtype)
