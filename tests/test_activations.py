@@ -481,6 +481,17 @@ def test_monomial_is_a_polynomial_and_extends_beyond_degree_five(rng):
     np.testing.assert_allclose(k.nngp[0, 0], math.prod(range(11, 0, -2)), rtol=1e-14)
 
 
+def test_rectified_monomial_of_degree_one_is_relu(rng):
+    # The arc-cosine recurrence at n = 1 against the ReLU family, in a deep
+    # stack (neural-tangents' RectifiedMonomial is NaN beyond one layer).
+    x = make_inputs(rng, n=6)
+    relu = compute_kernels(x, depth=4, activation="relu")
+    rectified = compute_kernels(x, depth=4, activation="rectified_monomial",
+                                activation_params={"degree": 1})
+    for a, b in zip(rectified, relu):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
 def test_user_callable_is_evaluated_by_quadrature(rng):
     x = make_inputs(rng, n=6)
     by_name = compute_kernels(x, activation="tanh", activation_params={"n_points": 20})
