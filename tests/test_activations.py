@@ -12,7 +12,6 @@ Plus: quadrature of activations that have a closed form agrees with it to the
 accuracy stated in ``sklearn_ntk/_activations_quadrature.py``.
 """
 
-import functools
 import math
 
 import jax

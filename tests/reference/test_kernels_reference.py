@@ -16,7 +16,6 @@ Tolerances, relative to the largest entry of each kernel:
   ``cov1`` (computed with its rho = 1 formulas), at 1e-9.
 """
 
-import math
 
 import jax
 import jax.numpy as jnp
