@@ -60,6 +60,12 @@ array of shape ``(n1, n2, n_points**2)``. The loop body is rematerialised
 under reverse-mode differentiation (``jax.checkpoint``), so gradients do not
 store ``n_points**2`` intermediates per entry either.
 
+Measured with XLA's memory analysis of the compiled tile (depth 2, NTK
+included, float64): a 1000 x 1000 tile needs 80 MB of temporaries with
+``tanh`` (about 10 tile-sized buffers) against 48 MB (6 buffers) for ReLU,
+plus the two 8 MB outputs; the gradient of a 200 x 200 tile needs 42
+tile-sized buffers against 32 for ReLU.
+
 References
 ----------
 Golub & Welsch, "Calculation of Gauss quadrature rules", Math. Comp. 1969.
