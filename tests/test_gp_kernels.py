@@ -13,6 +13,8 @@ from inspect import signature
 import jax
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.gaussian_process import (
     GaussianProcessClassifier,
@@ -39,27 +41,28 @@ from tests.conftest import make_inputs
 EXACT = 1e-12
 
 # Activations x depths 0..3 x both parameterizations x which scales are free.
+# Every distinct architecture costs a few JIT compilations (~1 s each), so the
+# list is short and the compound kernels below reuse its architectures.
 BASE_KERNELS = [
     NTKKernel(depth=0, weight_std=0.7, bias_std=0.4),
     NTKKernel(depth=1, activation="relu", weight_std=1.2, bias_std=0.3),
-    NNGPKernel(depth=3, activation="relu"),
     NTKKernel(depth=3, activation="relu", bias_std=0.5),
+    NNGPKernel(depth=3, activation="relu"),
     NTKKernel(depth=2, activation="erf", weight_std=1.3, bias_std=0.2),
     NNGPKernel(depth=2, activation="erf", activation_params={"a": 1.0, "b": 0.5, "c": 0.1}),
     NTKKernel(depth=2, activation="leaky_relu", activation_params={"alpha": 0.2}),
     NNGPKernel(depth=1, activation="identity", bias_std=0.5),
     NTKKernel(depth=2, parameterization="standard", width=64, bias_std=0.3),
-    NNGPKernel(depth=2, activation="erf", parameterization="standard", width=16),
     NTKKernel(depth=1, activation="erf", bias_std=None),
-    NNGPKernel(depth=2, weight_std_bounds="fixed"),
+    NTKKernel(depth=1, weight_std=0.8, weight_std_bounds="fixed"),
 ]
 
 # Sums, products and powers with scikit-learn kernels (their gradients are
 # assembled by scikit-learn from ours).
 COMPOUND_KERNELS = [
-    ConstantKernel(2.0) * NTKKernel(depth=2) + WhiteKernel(0.1),
-    NTKKernel(depth=1) + NNGPKernel(depth=3),
-    NTKKernel(depth=1, activation="relu", weight_std=1.2, bias_std=0.3)
+    ConstantKernel(2.0) * NTKKernel(depth=3, bias_std=0.5) + WhiteKernel(0.1),
+    NTKKernel(depth=1) + NNGPKernel(depth=3, weight_std=1.1),
+    NTKKernel(depth=1, weight_std=1.2, bias_std=0.3)
     * NNGPKernel(depth=1, activation="identity", bias_std=0.5),
     Exponentiation(NNGPKernel(depth=3), 2.0) + RBF(1.5),
 ]
@@ -114,6 +117,28 @@ def test_kernel_gradient_matches_finite_differences(kernel, X):
     np.testing.assert_allclose(K_gradient, approx, rtol=0, atol=1e-7 * scale)
 
 
+@given(
+    weight_std=st.floats(0.3, 3.0),
+    bias_std=st.floats(0.01, 2.0),
+    kernel_class=st.sampled_from([NTKKernel, NNGPKernel]),
+    activation=st.sampled_from(["relu", "erf"]),
+)
+def test_gradient_property_over_hyperparameters(weight_std, bias_std, kernel_class,
+                                                activation):
+    # Anywhere in a typical range: K is symmetric PSD, its gradient symmetric
+    # and equal to central differences (tolerance as above).
+    X = make_inputs(np.random.default_rng(1), n=8, d=3, duplicates=False)
+    kernel = kernel_class(weight_std, bias_std, depth=2, activation=activation)
+    K, K_gradient = kernel(X, eval_gradient=True)
+    np.testing.assert_array_equal(K, K.T)
+    np.testing.assert_array_equal(K_gradient, np.swapaxes(K_gradient, 0, 1))
+    eigenvalues = np.linalg.eigvalsh(K)
+    assert eigenvalues.min() >= -1e-12 * 8 * eigenvalues.max()
+    approx = _finite_difference_gradient(kernel, X)
+    np.testing.assert_allclose(K_gradient, approx, rtol=0,
+                               atol=1e-7 * np.max(np.abs(K)))
+
+
 @pytest.mark.parametrize(
     "kernel",
     [k for k in BASE_KERNELS if not isinstance(k, (KernelOperator, Exponentiation))],
@@ -143,8 +168,9 @@ def test_kernel_theta(kernel, X):
         np.testing.assert_allclose(kernel.theta[i], np.log(0.43))
 
 
-# Each fixed scale is another compiled program; three architectures suffice.
-FIXED_BOUNDS_KERNELS = [BASE_KERNELS[i] for i in (3, 5, 8)]
+# Each fixed scale is another compiled program; three architectures (deep
+# ReLU, erf, standard parameterization) suffice.
+FIXED_BOUNDS_KERNELS = [BASE_KERNELS[i] for i in (2, 5, 8)]
 
 
 @pytest.mark.parametrize("kernel", FIXED_BOUNDS_KERNELS,
@@ -257,7 +283,7 @@ def test_set_get_params_consistent_with_theta(kernel):
 @pytest.mark.parametrize("kernel", ALL_KERNELS, ids=_ids(ALL_KERNELS))
 def test_kernel_versus_pairwise(kernel, X, rng):
     kernel = clone(kernel)
-    Y = rng.standard_normal((4, X.shape[1]))
+    Y = rng.standard_normal(X.shape)  # the shape of X: shares compilations
     if not any(isinstance(k, WhiteKernel) for k in _leaves(kernel)):
             # pairwise_kernels passes X twice: the symmetric path, bit for bit.
         np.testing.assert_array_equal(kernel(X), pairwise_kernels(X, metric=kernel))
@@ -313,7 +339,7 @@ def test_flags():
 @pytest.mark.parametrize("kernel", BASE_KERNELS, ids=_ids(BASE_KERNELS))
 def test_values_equal_compute_kernels(kernel, rng):
     x = make_inputs(rng, n=8, d=3)
-    z = rng.standard_normal((4, 3))
+    z = rng.standard_normal((8, 3))
     name = kernel._kernel
     arguments = {k: v for k, v in kernel.get_params().items()
                  if not k.endswith("_bounds")}
@@ -322,19 +348,19 @@ def test_values_equal_compute_kernels(kernel, rng):
     # With the gradient the values come from the forward-mode pass (another
     # compiled program), equal to rounding.
     assert _relative(kernel(x, eval_gradient=True)[0], expected) < EXACT
-    cross = getattr(compute_kernels(z, x, get=name, **arguments), name)
-    np.testing.assert_array_equal(kernel(z, x), cross)
+    cross = getattr(compute_kernels(x, z, get=name, **arguments), name)
+    np.testing.assert_array_equal(kernel(x, z), cross)
 
 
 def test_gradient_tiles_equal_one_tile(monkeypatch, rng):
     x = make_inputs(rng, n=20, d=3, duplicates=False)
-    kernel = NTKKernel()
+    kernel = NTKKernel(depth=1)
     K_whole, gradient_whole = kernel(x, eval_gradient=True)
-    # A budget for 7 x 7 tiles (3 x 3 of them): diagonal, off-diagonal and
-    # padded tiles.
-    monkeypatch.setattr(gp_kernels_module, "_MAX_BLOCK_BYTES", 3 * 6 * 8 * 64)
+    # 7 x 7 tiles (3 x 3 of them): diagonal, off-diagonal and padded tiles.
+    monkeypatch.setattr(gp_kernels_module, "_TILE_SIDE", 7)
     K_tiled, gradient_tiled = kernel(x, eval_gradient=True)
     assert _relative(K_tiled, K_whole) < EXACT
+    assert _relative(kernel(x), K_whole) < EXACT
     assert _relative(gradient_tiled, gradient_whole) < EXACT
     np.testing.assert_array_equal(gradient_tiled, np.swapaxes(gradient_tiled, 0, 1))
 
@@ -377,8 +403,11 @@ def test_outputs_are_fresh_writable_float64(rng):
     K, gradient = kernel(x, eval_gradient=True)
     for array in (kernel(x), K, gradient, kernel.diag(x)):
         assert array.dtype == np.float64 and array.flags.writeable
+    for array in (kernel(x), K, kernel.diag(x), gradient[:, :, 0], gradient[:, :, 1]):
         assert array.flags.c_contiguous
     assert np.all(kernel(x) > 0)
+    # The gradient owns its buffer: nothing else shares it.
+    assert not np.shares_memory(gradient, K)
 
 
 def test_global_jax_config_untouched(rng):
@@ -457,6 +486,14 @@ def test_bad_inputs_raise_clear_errors(rng):
 # ---------------------------------------------------------------------------
 
 
+# With a ConstantKernel in front, the scale and weight_std are nearly redundant
+# (see the NTKKernel Notes) and separable classes push the latent scale up:
+# hitting a bound there is expected, and scikit-learn warns about it.
+_BOUND_WARNINGS_EXPECTED = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+
+
 def _regression_data(rng, n=40, noise=0.1):
     # Nonlinear in both features: a linear kernel (depth 0) scores ~0.3 here,
     # a tuned RBF ~0.96 on 40 points.
@@ -485,12 +522,13 @@ def test_gpr_posterior_equals_numpy_posterior(rng):
     np.testing.assert_allclose(cov, expected_cov, rtol=1e-10, atol=1e-10)
 
 
+@_BOUND_WARNINGS_EXPECTED
 @pytest.mark.parametrize("kernel_class", [NTKKernel, NNGPKernel])
 def test_gpr_optimises_marginal_likelihood_with_restarts(kernel_class, rng):
     x, y = _regression_data(rng, n=40)
     x_test, y_test = _regression_data(rng, n=40, noise=0.0)
     kernel = ConstantKernel() * kernel_class(depth=2) + WhiteKernel()
-    gpr = GaussianProcessRegressor(kernel=kernel, n_restarts_optimizer=2,
+    gpr = GaussianProcessRegressor(kernel=kernel, n_restarts_optimizer=1,
                                    random_state=0)
     gpr.fit(x, y)
     initial = gpr.log_marginal_likelihood(kernel.theta)
@@ -508,6 +546,7 @@ def test_gpr_optimises_marginal_likelihood_with_restarts(kernel_class, rng):
     assert gpr.score(x_test, y_test) > 0.85
 
 
+@_BOUND_WARNINGS_EXPECTED
 def test_gpc_optimises_with_restarts(rng):
     x = rng.standard_normal((40, 2))
     labels = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
@@ -574,6 +613,7 @@ def test_grid_search_over_depth(rng):
     assert search.best_params_["kernel__k2__depth"] == 2
 
 
+@_BOUND_WARNINGS_EXPECTED
 def test_fitted_gpr_pickles(rng):
     x, y = _regression_data(rng, n=40)
     gpr = GaussianProcessRegressor(kernel=NTKKernel() + WhiteKernel(),
