@@ -420,7 +420,9 @@ class NTKKernel(_InfiniteWidthKernel):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((30, 3))
     >>> y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(30)
-    >>> kernel = ConstantKernel() * NTKKernel(depth=2) + WhiteKernel()
+    >>> # weight_std fixed: the ConstantKernel sets the scale (see Notes).
+    >>> kernel = (ConstantKernel() * NTKKernel(depth=1, weight_std_bounds="fixed")
+    ...           + WhiteKernel(noise_level=0.01))
     >>> gpr = GaussianProcessRegressor(kernel=kernel, random_state=0).fit(X, y)
     >>> gpr.predict(X[:2]).shape
     (2,)
