@@ -13,7 +13,7 @@ on a shared machine are noisy; medians of repeats):
    one kernel evaluation, at N = 2000 (target: at most 3x).
 
 Run: ``PYTHONPATH=. python benchmarks/bench_gp_kernels.py [--n 2000]
-[--repeats 5] [--fit-repeats 1] [--no-fit]``. The fits take minutes at
+[--repeats 15] [--fit-repeats 1] [--no-fit]``. The fits take minutes at
 N = 2000: every marginal-likelihood evaluation of scikit-learn inverts the
 N x N kernel (O(N^3)), whatever the kernel.
 """
@@ -110,25 +110,37 @@ def bench_fit(X, y, repeats):
         print(f"      {fitted}")
 
 
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def bench_gradient(X, repeats):
+    # The kernel and the kernel + gradient are timed back to back in each
+    # repeat and the ratio is the median of the per-repeat ratios: on a
+    # shared machine the load changes between repeats, and pairing cancels it.
+    rbf = RBF()
     for kernel in (NTKKernel(), NNGPKernel()):
         kernel(X[:300])  # compile the tile programs outside the timings
         kernel(X[:300], eval_gradient=True)
-        value = _median_time(lambda: kernel(X), repeats)
-        gradient = _median_time(lambda: kernel(X, eval_gradient=True), repeats)
-        rbf = RBF()
-        rbf_value = _median_time(lambda: rbf(X), repeats)
-        rbf_gradient = _median_time(lambda: rbf(X, eval_gradient=True), repeats)
-        print(f"  {type(kernel).__name__}: kernel {value:.3f} s, kernel + gradient "
-              f"{gradient:.3f} s, ratio {gradient / value:.2f}x (target <= 3x); "
-              f"RBF kernel {rbf_value:.3f} s, + gradient {rbf_gradient:.3f} s "
-              f"(NTK/RBF kernel {value / rbf_value:.1f}x)")
+        values, gradients, rbf_values = [], [], []
+        for _ in range(repeats):
+            values.append(_timed(lambda: kernel(X)))
+            gradients.append(_timed(lambda: kernel(X, eval_gradient=True)))
+            rbf_values.append(_timed(lambda: rbf(X)))
+        values, gradients = np.array(values), np.array(gradients)
+        ratio = np.median(gradients / values)
+        print(f"  {type(kernel).__name__}: kernel {np.median(values):.3f} s, "
+              f"kernel + gradient {np.median(gradients):.3f} s, ratio "
+              f"{ratio:.2f}x (target <= 3x); kernel / RBF kernel "
+              f"{np.median(values / np.array(rbf_values)):.1f}x")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--fit-repeats", type=int, default=1)
     parser.add_argument("--no-fit", action="store_true",
                         help="only the kernel/gradient timings (seconds, not minutes)")
