@@ -1,6 +1,7 @@
 """sklearn-ntk: infinite-width neural networks as scikit-learn estimators."""
 
 from ._activations import NAMED_ACTIVATIONS as _NAMED
+from ._gp_kernels import NNGPKernel, NTKKernel
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 
 #: Names accepted by ``activation=`` (a callable is accepted too).
@@ -11,6 +12,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Kernels",
+    "NNGPKernel",
+    "NTKKernel",
     "compute_kernel_diagonals",
     "compute_kernels",
 ]
