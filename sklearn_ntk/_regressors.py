@@ -456,8 +456,8 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         means, spreads = [], []
         for tau in taus:
             if tau is None:
-                weights = self.dual_coef_ if self.t is None else solver.weights(
-                    self.y_train_, None)
+                weights = (self.dual_coef_ if self._tau(self.t) is None
+                           else solver.weights(self.y_train_, None))
                 means.append(k_mean @ weights)
                 test_weights = None
             else:
