@@ -314,16 +314,20 @@ def test_bad_inputs(data, Estimator):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_failed_calls_leave_a_fitted_estimator_unchanged(data, Estimator):
-    pd = pytest.importorskip("pandas")
+@pytest.mark.parametrize("with_names", [False, True])
+def test_failed_calls_leave_a_fitted_estimator_unchanged(data, Estimator, with_names):
     X, y = data
-    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    if with_names:
+        pd = pytest.importorskip("pandas")
+        frame = pd.DataFrame(X, columns=["a", "b", "c"])
+        bad_frame = pd.DataFrame(np.full((10, 2), np.nan), columns=["x", "y"])
+    else:
+        frame, bad_frame = X, np.full((10, 2), np.nan)
     model = Estimator(t=2.0).fit(frame, y)
     expected = model.predict(frame[:5], return_std=True)
     state = {k: v for k, v in vars(model).items() if k.endswith("_")}
     bad_calls = [
-        lambda: model.fit(pd.DataFrame(np.full((10, 2), np.nan), columns=["x", "y"]),
-                          np.ones(10)),
+        lambda: model.fit(bad_frame, np.ones(10)),
         lambda: model.fit(X[:1], y[:1]),
         lambda: model.fit(X, y[:-1]),
         lambda: model.predict(X[:, :2]),
