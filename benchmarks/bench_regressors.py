@@ -118,8 +118,9 @@ GRID = """
         GridSearchCV(NTKRegressor(depth=DEPTH, diag_reg=DIAG_REG), {"t": ts}, cv=3).fit(X, y)
         return time.perf_counter() - start
     search([FINITE_T])  # compile every tile shape once
-    one = search([FINITE_T])
-    ten = search(times)
+    # Best of two: the shared machine's load swings more than the effect.
+    one = min(search([FINITE_T]) for _ in range(2))
+    ten = min(search(times) for _ in range(2))
     # Fresh test sets (the test-train kernel is memoised per test set); the
     # first predict also pays the factorisations, which both then share.
     model = NTKRegressor(depth=DEPTH, diag_reg=DIAG_REG, t=FINITE_T).fit(X, y)
