@@ -3,6 +3,7 @@
 from ._activations import NAMED_ACTIVATIONS as _NAMED
 from ._gp_kernels import NNGPKernel, NTKKernel
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
+from ._regressors import NNGPRegressor, NTKRegressor
 
 #: Names accepted by ``activation=`` (a callable is accepted too).
 ACTIVATIONS = tuple(sorted(name for name in _NAMED if name != "quadrature"))
@@ -13,7 +14,9 @@ __all__ = [
     "ACTIVATIONS",
     "Kernels",
     "NNGPKernel",
+    "NNGPRegressor",
     "NTKKernel",
+    "NTKRegressor",
     "compute_kernel_diagonals",
     "compute_kernels",
 ]
