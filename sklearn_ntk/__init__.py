@@ -1,6 +1,7 @@
 """sklearn-ntk: infinite-width neural networks as scikit-learn estimators."""
 
 from ._activations import NAMED_ACTIVATIONS as _NAMED
+from ._classifiers import NNGPClassifier, NTKClassifier
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._regressors import NNGPRegressor, NTKRegressor
 
@@ -12,7 +13,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Kernels",
+    "NNGPClassifier",
     "NNGPRegressor",
+    "NTKClassifier",
     "NTKRegressor",
     "compute_kernel_diagonals",
     "compute_kernels",
