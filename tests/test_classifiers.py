@@ -83,9 +83,15 @@ DATASETS = {
 }
 
 
-@pytest.mark.parametrize("name", DATASETS)
-@pytest.mark.parametrize("Classifier", CLASSIFIERS)
-def test_accuracy_matches_svc_and_log_loss_beats_the_prior(name, Classifier):
+# NNGP on digits/3 is left out to keep the file fast (each new fold shape
+# compiles the kernel anew); it was measured as below.
+ACCURACY_CASES = [(NTKClassifier, name) for name in DATASETS] + [
+    (NNGPClassifier, name) for name in ("iris", "wine", "breast_cancer")
+]
+
+
+@pytest.mark.parametrize(("Classifier", "name"), ACCURACY_CASES)
+def test_accuracy_matches_svc_and_log_loss_beats_the_prior(Classifier, name):
     # 5-fold stratified CV (shuffled, random_state=0), StandardScaler first.
     # Measured (scikit-learn 1.9.1), accuracy then log-loss:
     #   dataset        SVC(RBF)  NTK (bias_std=1)   NNGP (bias_std=1)  prior
@@ -319,7 +325,7 @@ def test_clear_errors(blobs, Classifier):
 def test_grid_search_with_accuracy_and_log_loss(blobs):
     X, y = blobs
     pipeline = make_pipeline(StandardScaler(), NTKClassifier())
-    grid = {"ntkclassifier__t": [1.0, None], "ntkclassifier__diag_reg": [0.01, 0.1]}
+    grid = {"ntkclassifier__t": [1.0, None]}
     for scoring in ("accuracy", "neg_log_loss"):
         search = GridSearchCV(pipeline, grid, scoring=scoring, cv=3).fit(X, y)
         assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
