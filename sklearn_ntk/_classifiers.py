@@ -26,8 +26,13 @@ __all__ = ["NTKClassifier", "NNGPClassifier", "argmax_probabilities", "encode_ta
 _VALIDATION_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
 #: Gauss-Hermite nodes of the argmax integral. The integrand, recentred and
-#: rescaled at its mode, is smooth on the unit scale: 32 nodes reach ~1e-10.
+#: rescaled at its mode, is smooth on the unit scale. Measured on random
+#: 10-class rows, the class probabilities sum to 1 within 2e-9 with 32
+#: nodes (3e-7 with 20, 3e-12 with 48); against scipy's quad, relative
+#: errors ~1e-13 with 32 nodes on up to 8 classes.
 N_QUADRATURE_NODES = 32
+#: Rows of test points per quadrature block (~2.4 MB per class pair).
+ROWS_PER_BLOCK = 1024
 #: Smallest reported log-probability: log of the smallest normal float64.
 LOG_TINY = float(np.log(np.finfo(np.float64).tiny))
 #: Newton steps to the mode of the (strongly concave) log-integrand.
@@ -100,12 +105,19 @@ def _log_argmax_probability(gaps):
         return np.exp(-0.5 * x * x - 0.5 * np.log(2 * np.pi) - log_ndtr(x))
 
     z = np.zeros(gaps.shape[0])
+    active = np.arange(gaps.shape[0])  # rows whose Newton steps still move
     for _ in range(N_NEWTON_STEPS):
-        x = z[:, None] + gaps
+        x = z[active, None] + gaps[active]
         r = mills(x)
-        gradient = -z + r.sum(axis=1)
+        gradient = -z[active] + r.sum(axis=1)
         curvature = -1.0 - (r * (x + r)).sum(axis=1)  # <= -1
-        z = z - gradient / curvature
+        step = gradient / curvature
+        z[active] -= step
+        # The quadrature needs the mode only roughly (an error of 1e-6 in
+        # z* changes nothing at the printed accuracy): stop each row there.
+        active = active[np.abs(step) > 1e-7 * (1.0 + np.abs(z[active]))]
+        if active.size == 0:
+            break
     x = z[:, None] + gaps
     r = mills(x)
     curvature = -1.0 - (r * (x + r)).sum(axis=1)
@@ -129,7 +141,7 @@ def argmax_probabilities(mean, std):
 
     a one-dimensional integral computed deterministically by adaptive
     Gauss-Hermite quadrature (see ``_log_argmax_probability``) and
-    normalised so that each row sums to 1 (it does so to ~1e-10 before
+    normalised so that each row sums to 1 (it does so to ~1e-9 before
     normalisation). With two classes it is ``Phi((mean_c - mean_j) / (sqrt 2 std))``.
     Probabilities below the smallest normal float (~2.2e-308) are reported
     as that number.
@@ -151,7 +163,7 @@ def argmax_probabilities(mean, std):
     >>> from sklearn_ntk._classifiers import argmax_probabilities
     >>> proba, _ = argmax_probabilities(np.array([[1.0, 0.0, 0.0]]), np.array([1.0]))
     >>> proba.round(3)
-    array([[0.56 , 0.22 , 0.22 ]])
+    array([[0.634, 0.183, 0.183]])
     """
     mean = np.asarray(mean, dtype=np.float64)
     std = np.asarray(std, dtype=np.float64)
@@ -159,9 +171,13 @@ def argmax_probabilities(mean, std):
     log_proba = np.empty((n_samples, n_classes))
     random = std > 0
     others = ~np.eye(n_classes, dtype=bool)
-    for c in range(n_classes):
-        gaps = (mean[random, c][:, None] - mean[random][:, others[c]]) / std[random, None]
-        log_proba[random, c] = _log_argmax_probability(gaps)
+    rows = np.flatnonzero(random)
+    # Blocks of rows bound the (rows, nodes, classes) quadrature arrays.
+    for block in np.array_split(rows, max(1, -(-len(rows) // ROWS_PER_BLOCK))):
+        block_mean, block_std = mean[block], std[block, None]
+        for c in range(n_classes):
+            gaps = (block_mean[:, [c]] - block_mean[:, others[c]]) / block_std
+            log_proba[block, c] = _log_argmax_probability(gaps)
     # Deterministic outputs: the argmax, ties shared.
     is_max = mean[~random] == mean[~random].max(axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
@@ -434,7 +450,7 @@ class NTKClassifier(_InfiniteWidthClassifier):
 
         P = int phi(z) prod_{j != c} Phi(z + (m_c - m_j) / s) dz,
 
-    which adaptive Gauss-Hermite quadrature evaluates to ~1e-10 without
+    which adaptive Gauss-Hermite quadrature evaluates to ~1e-9 without
     sampling. Fitting the same training data again at another ``t`` reuses
     the regressor's cached kernels and factorisations.
 
