@@ -273,8 +273,11 @@ class GradientFlowSolver:
                         f"of {values.size} eigenvalues <= {self.rcond:.1e} x the "
                         f"largest; smallest {values.min():.3e})"
                     )
-                # Contiguous copies: later products are BLAS-friendly.
-                self._eigen = (values[keep].copy(), np.ascontiguousarray(vectors[:, keep]))
+                if not np.all(keep):
+                    # Eigenvalues come sorted: the null space is a leading block.
+                    first = int(np.argmax(keep)) if np.any(keep) else values.size
+                    values, vectors = values[first:], vectors[:, first:]
+                self._eigen = (values, vectors)
             return self._eigen
 
     # -- solutions --------------------------------------------------------

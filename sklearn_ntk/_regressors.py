@@ -117,9 +117,8 @@ class _FitState:
 
     def nbytes(self):
         n = self.solver.n_samples
-        n_kernels = sum(k is not None for k in self.kernels)
-        # The kernels plus room for a Cholesky factor and eigenvectors.
-        return (n_kernels + 2) * n * n * 8
+        # Both kernels plus room for a Cholesky factor and eigenvectors.
+        return 4 * n * n * 8
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -268,15 +267,23 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         key = self._cache_key(X)
         state = KERNEL_CACHE.get(key)
         if state is None:
-            # The train kernels carry both fields for the NTK (its covariance
-            # needs the NNGP): the recursion computes the NNGP anyway.
-            kernels = self._kernels(X, None, ("nngp", self._dynamics_kernel))
+            # Only the kernel of the dynamics: the NTK's covariance also needs
+            # the train NNGP, computed on first demand (_train_nngp).
+            kernels = self._kernels(X, None, (self._dynamics_kernel,))
             solver = GradientFlowSolver(
                 getattr(kernels, self._dynamics_kernel), self.diag_reg
             )
             state = _FitState(kernels, solver)
             KERNEL_CACHE.put(key, state, owner=self.kernel_fn)
         return state
+
+    def _train_nngp(self):
+        state = self._state
+        with state.lock:
+            if state.kernels.nngp is None:
+                nngp = self._kernels(self.X_fit_, None, ("nngp",)).nngp
+                state.kernels = state.kernels._replace(nngp=nngp)
+            return state.kernels.nngp
 
     def _test_train(self, X, covariance):
         """Test-train kernels, memoised per fitted state (last two test sets)."""
@@ -449,8 +456,8 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         means, spreads = [], []
         for tau in taus:
             if tau is None:
-                weights = self.dual_coef_ if self.t is None else solver.weights(
-                    self.y_train_, None)
+                weights = (self.dual_coef_ if self._tau(self.t) is None
+                           else solver.weights(self.y_train_, None))
                 means.append(k_mean @ weights)
                 test_weights = None
             else:
@@ -616,7 +623,7 @@ class NTKRegressor(_InfiniteWidthRegressor):
         if projected is not None:
             weights = state.solver.weights_from_projection(projected, tau)
         return ntk_covariance(
-            state.solver, k_test_train.ntk, k_test_train.nngp, state.kernels.nngp,
+            state.solver, k_test_train.ntk, k_test_train.nngp, self._train_nngp(),
             prior, tau, diag_only=diag_only, ntk_weights=weights,
         )
 

@@ -278,3 +278,11 @@ def test_solver_rejects_bad_input():
         GradientFlowSolver(np.eye(2), diag_reg=-1.0)
     with pytest.raises(ValueError, match="tau"):
         GradientFlowSolver(np.eye(2)).weights(np.ones(2), -1.0)
+
+
+def test_zero_kernel_predicts_zero():
+    # Everything is null space: no division at all, predictions stay 0.
+    solver = GradientFlowSolver(np.zeros((4, 4)), 0.0)
+    with pytest.warns(IllConditionedKernelWarning):
+        for tau in (None, 1.0):
+            np.testing.assert_array_equal(solver.weights(np.ones((4, 1)), tau), 0.0)

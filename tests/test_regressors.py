@@ -1,11 +1,11 @@
 """NTKRegressor / NNGPRegressor: the scikit-learn contract and the API."""
 
 import pickle
-import time
 import warnings
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.sparse
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
@@ -236,22 +236,31 @@ def test_cache_is_bounded(data, monkeypatch):
     assert len(KERNEL_CACHE._entries) == 2  # too large: not stored
 
 
-@pytest.mark.slow
-def test_grid_search_over_ten_times_costs_at_most_twice_one_fit(rng):
-    X = rng.standard_normal((600, 8))
-    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(600)
-    times = [1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4, None]
+def test_grid_search_over_ten_times_reuses_kernels_and_eigendecompositions(
+        rng, monkeypatch):
+    # Deterministic stand-in for "10 times cost at most 2x one fit" (the
+    # wall-clock figures are in benchmarks/bench_regressors.py): the same
+    # kernels and factorisations as a one-candidate search, nothing more.
+    X = rng.standard_normal((60, 3))
+    y = np.sin(X[:, 0])
+    kernels = _count_kernel_calls(monkeypatch)
+    eighs = {"n": 0}
+    original_eigh = scipy.linalg.eigh
 
-    def search(ts):
+    def counting_eigh(*args, **kwargs):
+        eighs["n"] += 1
+        return original_eigh(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.linalg, "eigh", counting_eigh)
+    counts = []
+    for times in ([5.0], [1.0, 3.0, 5.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4]):
         KERNEL_CACHE.clear()
-        start = time.perf_counter()
-        GridSearchCV(NTKRegressor(), {"t": ts}, cv=3).fit(X, y)
-        return time.perf_counter() - start
-
-    search([5.0])  # compile
-    one = min(search([5.0]) for _ in range(2))
-    ten = search(times)
-    assert ten <= 2.0 * one, (ten, one)
+        kernels["n"] = eighs["n"] = 0
+        GridSearchCV(NTKRegressor(), {"t": times}, cv=3).fit(X, y)
+        counts.append((kernels["n"], eighs["n"]))
+    # 3 folds x (train + test-train) + the refit's train kernel; one
+    # eigendecomposition per fold and one for the refit.
+    assert counts[0] == counts[1] == (7, 4)
 
 
 # -- bad input --------------------------------------------------------------------
@@ -305,16 +314,20 @@ def test_bad_inputs(data, Estimator):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_failed_calls_leave_a_fitted_estimator_unchanged(data, Estimator):
-    pd = pytest.importorskip("pandas")
+@pytest.mark.parametrize("with_names", [False, True])
+def test_failed_calls_leave_a_fitted_estimator_unchanged(data, Estimator, with_names):
     X, y = data
-    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    if with_names:
+        pd = pytest.importorskip("pandas")
+        frame = pd.DataFrame(X, columns=["a", "b", "c"])
+        bad_frame = pd.DataFrame(np.full((10, 2), np.nan), columns=["x", "y"])
+    else:
+        frame, bad_frame = X, np.full((10, 2), np.nan)
     model = Estimator(t=2.0).fit(frame, y)
     expected = model.predict(frame[:5], return_std=True)
     state = {k: v for k, v in vars(model).items() if k.endswith("_")}
     bad_calls = [
-        lambda: model.fit(pd.DataFrame(np.full((10, 2), np.nan), columns=["x", "y"]),
-                          np.ones(10)),
+        lambda: model.fit(bad_frame, np.ones(10)),
         lambda: model.fit(X[:1], y[:1]),
         lambda: model.fit(X, y[:-1]),
         lambda: model.predict(X[:, :2]),
