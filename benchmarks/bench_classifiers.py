@@ -11,22 +11,34 @@ left out of the medians. Also: test accuracy, test log-loss, and the time of
 refitting at another ``t`` (which reuses the cached kernels). Only the
 ratios printed in one run mean anything on a shared machine.
 
+BLAS runs single-threaded (``OPENBLAS_NUM_THREADS=1`` unless set): on a
+shared, oversubscribed machine OpenBLAS's spinning threads made a 1437 x 1437
+Cholesky 50x slower (7 s instead of 0.14 s) and its eigendecomposition 11x
+slower; SVC (libsvm) and RandomForest (``n_jobs=None``) are single-threaded
+too. The kernels still use JAX's threads.
+
 Usage: python benchmarks/bench_classifiers.py [--repeats R]
 """
 
-import argparse
-import time
+import os
 
-import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score, log_loss
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")  # before NumPy loads its BLAS
 
-from sklearn_ntk import NNGPClassifier, NTKClassifier
-from sklearn_ntk._regressors import KERNEL_CACHE
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+from sklearn.metrics import accuracy_score, log_loss  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.svm import SVC  # noqa: E402
+
+from sklearn_ntk import NNGPClassifier, NTKClassifier, compute_kernels  # noqa: E402
+from sklearn_ntk._classifiers import argmax_probabilities  # noqa: E402
+from sklearn_ntk._regressors import KERNEL_CACHE  # noqa: E402
 
 
 def candidates():
@@ -94,6 +106,19 @@ def main():
         print(f"{name:<24}{row['first']:>9.3f}{row['predict']:>11.3f}"
               f"{row['predict'] / svc:>7.2f}{row['predict'] / forest:>7.2f}"
               f"{row['proba']:>12.3f}{row['accuracy']:>10.4f}{row['log_loss']:>10.3f}")
+
+    # Where the NTK time goes (warm: shapes already compiled above).
+    stages = {
+        "train kernels (nngp+ntk)": lambda: compute_kernels(X_train, get=("nngp", "ntk")),
+        "test-train kernels (ntk)": lambda: compute_kernels(X_test, X_train, get="ntk"),
+        "argmax quadrature (360 x 10)": lambda: argmax_probabilities(
+            proba_mean, np.full(len(X_test), 0.3)),
+    }
+    proba_mean = np.random.default_rng(0).normal(size=(len(X_test), 10))
+    print()
+    for stage, function in stages.items():
+        seconds = np.median([timed(function)[0] for _ in range(args.repeats)])
+        print(f"{stage:<30}{seconds:>8.3f} s")
 
     # GridSearchCV over time: a refit at another t reuses the cached kernels.
     KERNEL_CACHE.clear()
