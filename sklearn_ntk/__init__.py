@@ -1,6 +1,7 @@
 """sklearn-ntk: infinite-width neural networks as scikit-learn estimators."""
 
 from ._activations import NAMED_ACTIVATIONS as _NAMED
+from ._classifiers import NNGPClassifier, NTKClassifier
 from ._gp_kernels import NNGPKernel, NTKKernel
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._regressors import NNGPRegressor, NTKRegressor
@@ -13,8 +14,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Kernels",
+    "NNGPClassifier",
     "NNGPKernel",
     "NNGPRegressor",
+    "NTKClassifier",
     "NTKKernel",
     "NTKRegressor",
     "compute_kernel_diagonals",
