@@ -17,12 +17,18 @@ from ._activations import Activation, resolve_activation
 
 __all__ = ["Architecture", "make_architecture", "DEFAULTS"]
 
-#: Defaults shared by ``compute_kernels`` and every estimator.
+#: Defaults shared by ``compute_kernels`` and every estimator. bias_std=2.0
+#: (not neural-tangents' customary 0.05) because targets with an offset need
+#: a large constant kernel component: in 5-fold CV on standard-scaled
+#: bundled data sets (NTKRegressor: diabetes, wine alcohol, breast-cancer
+#: radius; NTKClassifier: iris, wine, breast cancer, digits) 2.0 scored best
+#: or tied on every set, e.g. R^2 0.537 vs -8.4 on wine alcohol and accuracy
+#: 0.947 vs 0.907 on iris.
 DEFAULTS = {
     "depth": 2,
     "activation": "relu",
     "weight_std": 1.5,
-    "bias_std": 0.05,
+    "bias_std": 2.0,
     "parameterization": "ntk",
 }
 
@@ -79,7 +85,7 @@ def _check_std(name, value, allow_zero, allow_none=False):
         raise ValueError(
             f"{name}={value!r} must be finite and {bound}; neural-tangents' "
             f"{'W_std' if name == 'weight_std' else 'b_std'} is the same "
-            "quantity (typical values: weight_std=1.5, bias_std=0.05)."
+            "quantity (defaults: weight_std=1.5, bias_std=2.0)."
         )
     return float(value)
 

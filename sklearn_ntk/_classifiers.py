@@ -393,7 +393,7 @@ _PARAMETERS_DOC = """
         The activation's parameters, named as in neural-tangents.
     weight_std : float, default=1.5
         Weight standard deviation (neural-tangents' ``W_std``).
-    bias_std : float or None, default=0.05
+    bias_std : float or None, default=2.0
         Bias standard deviation (``b_std``); None means no biases.
     parameterization : {"ntk", "standard"}, default="ntk"
     width : int, default=None

@@ -321,7 +321,7 @@ _PARAMETERS_DOC = """
     weight_std : float > 0, default=1.5
         Weight standard deviation of every Dense layer (neural-tangents'
         ``W_std``). A tunable hyperparameter (``theta`` holds its log).
-    bias_std : float >= 0 or None, default=0.05
+    bias_std : float >= 0 or None, default=2.0
         Bias standard deviation (``b_std``). A tunable hyperparameter; None
         means a network without biases (then nothing to tune). ``0`` can only
         be kept fixed (``bias_std_bounds="fixed"``) as its log is ``-inf``.

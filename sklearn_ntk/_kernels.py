@@ -262,7 +262,7 @@ def compute_kernels(
         for "erf", ``{"degree": 3}`` for "monomial".
     weight_std : float, default=1.5
         Weight standard deviation (neural-tangents' ``W_std``), > 0.
-    bias_std : float or None, default=0.05
+    bias_std : float or None, default=2.0
         Bias standard deviation (``b_std``), >= 0; None means no biases.
     parameterization : {"ntk", "standard"}, default="ntk"
     width : int, default=None

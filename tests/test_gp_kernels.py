@@ -294,7 +294,7 @@ def test_kernel_versus_pairwise(kernel, X, rng):
 
 def test_repr():
     assert repr(NTKKernel()) == (
-        "NTKKernel(weight_std=1.5, bias_std=0.05, depth=2, activation='relu')"
+        "NTKKernel(weight_std=1.5, bias_std=2, depth=2, activation='relu')"
     )
     kernel = NNGPKernel(0.123456, None, depth=1, activation="leaky_relu",
                         activation_params={"alpha": 0.1},
