@@ -2,6 +2,7 @@
 
 from ._activations import NAMED_ACTIVATIONS as _NAMED
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
+from ._linearized import LinearizedMLP
 
 #: Names accepted by ``activation=`` (a callable is accepted too).
 ACTIVATIONS = tuple(sorted(name for name in _NAMED if name != "quadrature"))
@@ -11,6 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Kernels",
+    "LinearizedMLP",
     "compute_kernel_diagonals",
     "compute_kernels",
 ]
