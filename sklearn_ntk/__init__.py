@@ -1,6 +1,7 @@
 """sklearn-ntk: infinite-width neural networks as scikit-learn estimators."""
 
 from ._activations import NAMED_ACTIVATIONS as _NAMED
+from ._gp_kernels import NNGPKernel, NTKKernel
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._linearized import LinearizedMLP
 from ._regressors import NNGPRegressor, NTKRegressor
@@ -16,6 +17,8 @@ __all__ = [
     "LinearizedMLP",
     "NNGPRegressor",
     "NTKRegressor",
+    "NNGPKernel",
+    "NTKKernel",
     "compute_kernel_diagonals",
     "compute_kernels",
 ]
