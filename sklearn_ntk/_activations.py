@@ -265,3 +265,7 @@ def _identity_forward(x):
 
 register_family("identity", _identity_dual, _identity_diag, _identity_forward)
 register_named("identity", "identity")
+
+
+# The remaining families register themselves onto this registry on import.
+from . import _activations_analytic, _activations_quadrature  # noqa: E402,F401
