@@ -41,6 +41,8 @@ __all__ = [
     "squared_loss",
     "gd_steps",
     "exact_flow",
+    "eigh_flow_weights",
+    "ntk_max_eigenvalue",
 ]
 
 #: Gradient-descent steps per compiled call (the loop runs on device between
@@ -245,3 +247,34 @@ def eigh_flow_weights(kernel, targets, tau, diag_reg=0.0):
         factor[positive] = -np.expm1(-tau * eigenvalues[positive]) / eigenvalues[positive]
         factor[~positive] = tau
     return vectors @ (factor[:, None] * (vectors.T @ targets))
+
+
+@functools.partial(jax.jit, static_argnames=("architecture", "n_iter"))
+def ntk_max_eigenvalue(params0, x, weight_std, bias_std, *, architecture, n_iter=50):
+    """Largest eigenvalue of the empirical NTK ``J J^T`` of ``x`` (all outputs),
+    by power iteration on ``J J^T`` with one JVP and one VJP per iteration.
+
+    Gradient descent on ``0.5 * mean((f - y)^2)`` with the linearised network
+    is stable iff ``learning_rate * lambda_max / y.size < 2``. Power iteration
+    approaches ``lambda_max`` from below, so the bound it gives is optimistic
+    by at most a few percent after 50 iterations on typical spectra.
+
+    Returns
+    -------
+    jax scalar
+    """
+    def apply(p):
+        return apply_network(p, x, weight_std, bias_std, architecture=architecture)
+
+    out, jvp = jax.linearize(apply, params0)
+    vjp = jax.linear_transpose(jvp, params0)
+    vector = jnp.ones_like(out) / jnp.sqrt(out.size)
+
+    def iterate(_, state):
+        vector, _ = state
+        image = jvp(vjp(vector)[0])
+        norm = jnp.sqrt(jnp.sum(image ** 2))
+        return image / jnp.where(norm > 0, norm, 1.0), norm
+
+    _, eigenvalue = jax.lax.fori_loop(0, n_iter, iterate, (vector, jnp.zeros((), out.dtype)))
+    return eigenvalue

@@ -27,6 +27,7 @@ from ._linearization import (
     exact_flow,
     gd_steps,
     network_output,
+    ntk_max_eigenvalue,
 )
 from ._precision import x64_scope
 
@@ -149,7 +150,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         Training loss ``0.5 * mean((f - y)^2)``: 'gd', at every step and
         after the last (``n_iter_ + 1`` values); 'exact', at times 0 and t.
     n_iter_ : ndarray of shape (n_ensemble,)
-        Gradient-descent steps taken (0 for 'exact').
+        Gradient-descent steps taken ('gd'); 1 (one closed-form solve) for
+        'exact'.
     solver_ : str
         The solver used.
     n_outputs_ : int
@@ -296,7 +298,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                         self._weights_fn, weight_std, bias_std,
                         architecture=architecture)
                     ntks.append(ntk[:, :, 0, 0] if self.n_outputs_ == 1 else ntk)
-                    steps = 0
+                    steps = 1  # one closed-form solve
                 else:
                     params, curve = self._gradient_descent(
                         params0, x, y_jax, weight_std, bias_std, architecture, member)
@@ -354,7 +356,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
             losses.extend(np.asarray(chunk[:n_steps]).tolist())
             done += n_steps
             loss = float(loss)
-            self._check_finite(loss, losses[0])
+            self._check_finite(loss, losses[0], params0, x, y.size, weight_std, bias_std,
+                               architecture)
             if self.verbose:
                 print(f"LinearizedMLP: network {member + 1}/{self.n_ensemble}, "
                       f"step {done}, loss {loss:.6e}", file=sys.stdout, flush=True)
@@ -367,7 +370,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                                            weight_std, bias_std, **arguments)
             losses.append(float(chunk[0]))
             loss = float(loss)
-            self._check_finite(loss, losses[0])
+            self._check_finite(loss, losses[0], params0, x, y.size, weight_std, bias_std,
+                               architecture)
         if loss is None:  # t = 0: no step
             _, _, loss = gd_steps(params, params0, x, y, 0.0, 0, weight_std,
                                   bias_std, **arguments)
@@ -386,17 +390,23 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         start = losses[-min(GD_CHUNK, len(losses))]
         return loss <= self.tol * initial or start - loss <= self.tol * initial
 
-    def _check_finite(self, loss, initial):
+    def _check_finite(self, loss, initial, params0, x, size, weight_std, bias_std,
+                      architecture):
         # A stable step never raises the linearised loss; a growth by 1e4
         # (the real network may rise transiently, never by that much) means
-        # the step is beyond 2 / lambda_max.
-        if not np.isfinite(loss) or loss > 1e4 * max(initial, 1e-300):
-            raise ValueError(
-                f"gradient descent diverged (loss {loss}) with learning_rate="
-                f"{self.learning_rate!r}; it is stable only while learning_rate * "
-                "lambda_max(NTK) / y.size < 2: decrease learning_rate (and "
-                "increase t to keep the training time) or use solver='exact'."
-            )
+        # the step is beyond 2 y.size / lambda_max(NTK).
+        if np.isfinite(loss) and loss <= 1e4 * max(initial, 1e-300):
+            return
+        eigenvalue = float(ntk_max_eigenvalue(params0, x, weight_std, bias_std,
+                                              architecture=architecture))
+        limit = 2 * size / eigenvalue
+        raise ValueError(
+            f"gradient descent diverged (loss {loss:.3e}) with learning_rate="
+            f"{self.learning_rate!r}: it is stable only while learning_rate < "
+            f"2 * y.size / lambda_max(NTK) = {limit:.3e} here. Decrease "
+            "learning_rate (and increase t to keep the training time), "
+            "standardise X, or use solver='exact'."
+        )
 
     # -- prediction ------------------------------------------------------
 
