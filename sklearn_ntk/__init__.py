@@ -3,6 +3,7 @@
 from ._activations import NAMED_ACTIVATIONS as _NAMED
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._linearized import LinearizedMLP
+from ._regressors import NNGPRegressor, NTKRegressor
 
 #: Names accepted by ``activation=`` (a callable is accepted too).
 ACTIVATIONS = tuple(sorted(name for name in _NAMED if name != "quadrature"))
@@ -13,6 +14,8 @@ __all__ = [
     "ACTIVATIONS",
     "Kernels",
     "LinearizedMLP",
+    "NNGPRegressor",
+    "NTKRegressor",
     "compute_kernel_diagonals",
     "compute_kernels",
 ]

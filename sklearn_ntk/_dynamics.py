@@ -1,0 +1,425 @@
+"""Closed-form gradient-flow dynamics of kernel regression (NumPy/SciPy only).
+
+Gradient flow on ``0.5 * mean((f - y)^2)`` of a model linear in its
+parameters, with tangent kernel ``Theta``, moves the training outputs along
+``df/dt = -(learning_rate / N) Theta (f - y)`` (``N = y.size``). With
+``tau = learning_rate * t / N`` and ``f_0 = 0`` its solution is
+
+    f_t(x) = Theta(x, X) Theta^{-1} (I - exp(-tau Theta)) y,
+
+so every prediction is ``k_test_train @ weights`` with
+``weights = phi_tau(Theta) y`` and the spectral function
+``phi_tau(lambda) = (1 - exp(-tau lambda)) / lambda`` (``1 / lambda`` at
+``tau = inf``). This module computes those weights and the covariance pieces
+of Lee et al. (2019), eq. 16, from one factorisation of the (regularised)
+train kernel:
+
+* ``tau = None`` (infinite time): a Cholesky factorisation (LAPACK
+  ``potrf``), the cheapest factorisation there is;
+* finite ``tau``: one symmetric eigendecomposition (LAPACK ``syevr``),
+  shared by every finite time, so that predictions at many times cost one
+  matrix product each.
+
+Numerics (where neural-tangents 0.6.5 returns NaN or garbage):
+
+* ``phi_tau`` is evaluated as ``-expm1(-tau lambda) / lambda``, accurate for
+  tiny ``tau lambda``, with its limit ``tau`` at ``lambda = 0``;
+* eigenvalues below ``rcond * lambda_max`` (exact zeros from duplicate rows,
+  rounding noise, slightly negative values of a kernel that is PSD in exact
+  arithmetic) form the numerical null space. For a PSD kernel a null vector
+  ``v`` of the train kernel has ``k(x, X) v = 0`` at every ``x``, so those
+  components contribute nothing to any prediction at any time and are
+  dropped (a minimum-norm solution) instead of being divided by ~0;
+* a Cholesky factorisation that fails, or whose reciprocal condition number
+  (LAPACK ``pocon``) is below ``rcond``, falls back to that eigen-solution,
+  with a warning naming the remedy (increase ``diag_reg``).
+"""
+
+import threading
+import warnings
+
+import numpy as np
+import scipy.linalg
+from scipy.linalg import lapack
+
+__all__ = [
+    "GradientFlowSolver",
+    "IllConditionedKernelWarning",
+    "spectral_filter",
+    "nngp_covariance",
+    "ntk_covariance",
+    "time_to_tau",
+]
+
+
+#: Below this reciprocal condition number the Cholesky solution is still used
+#: but a warning says how many digits it loses.
+WARN_RCOND = 1e-10
+
+
+class IllConditionedKernelWarning(UserWarning):
+    """The train kernel is (numerically) singular; a remedy is suggested."""
+
+
+def time_to_tau(t, learning_rate, n_outputs):
+    """neural-tangents' time scaling ``tau = learning_rate * t / y.size``.
+
+    Parameters
+    ----------
+    t : float or None
+        Training time; None or ``inf`` means infinite time.
+    learning_rate : float
+    n_outputs : int
+        ``y.size`` (all entries of the training targets).
+
+    Returns
+    -------
+    float or None
+        None for infinite time.
+    """
+    if t is None or np.isposinf(t):
+        return None
+    return float(learning_rate) * float(t) / float(n_outputs)
+
+
+def spectral_filter(eigenvalues, tau):
+    """``phi_tau(lambda) = (1 - exp(-tau lambda)) / lambda``, safely.
+
+    The naive form loses every digit when ``tau * lambda`` is tiny
+    (``1 - exp(-x)`` cancels) and divides 0 by 0 at ``lambda = 0``;
+    ``-expm1(-x)`` keeps full relative precision and the exact limit
+    ``phi_tau(0) = tau`` is used at ``lambda <= 0``.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray of shape (n,)
+    tau : float or None
+        None means infinite time: ``1 / lambda`` (callers pass positive
+        eigenvalues only).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
+    if tau is None or np.isposinf(tau):
+        return 1.0 / eigenvalues
+    positive = eigenvalues > 0
+    safe = np.where(positive, eigenvalues, 1.0)
+    return np.where(positive, -np.expm1(-tau * safe) / safe, float(tau))
+
+
+def _one_norm(matrix, block_rows=1024):
+    """Largest absolute column sum, in row blocks (no n x n temporary)."""
+    sums = np.zeros(matrix.shape[1])
+    for start in range(0, matrix.shape[0], block_rows):
+        sums += np.abs(matrix[start:start + block_rows]).sum(axis=0)
+    return float(sums.max())
+
+
+class GradientFlowSolver:
+    """Closed-form gradient flow with a (regularised) train kernel.
+
+    Parameters
+    ----------
+    k_train_train : ndarray of shape (n, n)
+        Symmetric positive semi-definite train kernel (the NTK for gradient
+        flow of all parameters, the NNGP for readout-only training). It is
+        not copied and must not be modified afterwards.
+    diag_reg : float, default=0.0
+        Relative diagonal regulariser: the solver works with
+        ``Theta = k_train_train + diag_reg * mean(diag(k_train_train)) * I``
+        (neural-tangents' ``diag_reg`` with ``diag_reg_absolute_scale=False``).
+    rcond : float, default=None
+        Eigenvalues below ``rcond * lambda_max`` are treated as zero (see the
+        module docstring); None means ``n * eps``.
+
+    Attributes
+    ----------
+    regularizer : float
+        The absolute value added to the diagonal.
+
+    Notes
+    -----
+    Factorisations are lazy and cached on the instance: a Cholesky factor for
+    ``tau=None`` and one eigendecomposition for every finite ``tau``.
+
+    References
+    ----------
+    Lee et al., "Wide Neural Networks of Any Depth Evolve as Linear Models
+    Under Gradient Descent", NeurIPS 2019, eq. 16.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ntk._dynamics import GradientFlowSolver
+    >>> theta = np.array([[2.0, 1.0], [1.0, 2.0]])
+    >>> y = np.array([[1.0], [-1.0]])
+    >>> solver = GradientFlowSolver(theta)
+    >>> np.allclose(theta @ solver.weights(y, None), y)  # interpolates
+    True
+    >>> float(np.abs(solver.weights(y, 0.0)).max())  # nothing learnt at t=0
+    0.0
+    """
+
+    def __init__(self, k_train_train, diag_reg=0.0, rcond=None):
+        k = np.asarray(k_train_train, dtype=np.float64)
+        if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
+            raise ValueError(
+                f"k_train_train must be a non-empty square matrix; got shape {k.shape}."
+            )
+        if not np.all(np.isfinite(k)):
+            raise ValueError(
+                "k_train_train contains NaN or infinity; check the kernel "
+                "function and the inputs."
+            )
+        if not np.isfinite(diag_reg) or diag_reg < 0:
+            raise ValueError(f"diag_reg={diag_reg!r} must be finite and >= 0.")
+        self.k_train_train = k
+        self.diag_reg = float(diag_reg)
+        self.regularizer = self.diag_reg * float(np.mean(np.diag(k)))
+        n = k.shape[0]
+        self.rcond = float(n * np.finfo(np.float64).eps if rcond is None else rcond)
+        self._cholesky = None
+        self._eigen = None
+        self._cholesky_failed = False
+        self._warned_cholesky = False
+        self._lock = threading.Lock()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def n_samples(self):
+        return self.k_train_train.shape[0]
+
+    def _regularized(self):
+        # A fresh copy: LAPACK then overwrites it in place.
+        matrix = self.k_train_train.copy()
+        matrix[np.diag_indices_from(matrix)] += self.regularizer
+        return matrix
+
+    def _warn(self, what, dropped=True):
+        consequence = (
+            "its numerical null space is dropped (minimum-norm solution). "
+            if dropped else ""
+        )
+        warnings.warn(
+            f"The train kernel (n={self.n_samples}, diag_reg={self.diag_reg!r}) "
+            f"is {what}, e.g. because of duplicate rows with diag_reg=0; "
+            f"{consequence}Increase "
+            "diag_reg (e.g. diag_reg=1e-6, or larger for noisy targets) for a "
+            "well-conditioned fit.",
+            IllConditionedKernelWarning,
+            stacklevel=4,
+        )
+
+    # -- factorisations ---------------------------------------------------
+
+    def _cholesky_factor(self):
+        """Lower Cholesky factor, or None when the kernel is ill-conditioned."""
+        with self._lock:
+            if self._cholesky is None and not self._cholesky_failed:
+                matrix = self._regularized()
+                anorm = _one_norm(matrix)
+                try:
+                    factor = scipy.linalg.cholesky(
+                        matrix, lower=True, overwrite_a=True, check_finite=False
+                    )
+                except np.linalg.LinAlgError:
+                    factor = None
+                if factor is not None:
+                    rcond, info = lapack.dpocon(factor, anorm, uplo="L")
+                    if info != 0 or not rcond > self.rcond:
+                        factor = None
+                    elif rcond < WARN_RCOND:
+                        self._warn(
+                            f"ill-conditioned (reciprocal condition number "
+                            f"{rcond:.1e}: the infinite-time solution loses about "
+                            f"{-np.log10(rcond):.0f} digits)", dropped=False,
+                        )
+                if factor is None:
+                    self._cholesky_failed = True
+                else:
+                    self._cholesky = factor
+            return self._cholesky
+
+    def eigen(self):
+        """Eigendecomposition of the regularised kernel, numerical null space removed.
+
+        Returns
+        -------
+        eigenvalues : ndarray of shape (r,)
+            The ``r`` eigenvalues above ``rcond * lambda_max``.
+        eigenvectors : ndarray of shape (n, r)
+        """
+        with self._lock:
+            if self._eigen is None:
+                values, vectors = scipy.linalg.eigh(
+                    self._regularized(), overwrite_a=True, check_finite=False,
+                    driver="evr",
+                )
+                largest = max(float(np.abs(values).max()), np.finfo(np.float64).tiny)
+                keep = values > self.rcond * largest
+                if not np.all(keep):
+                    self._warn(
+                        f"singular or slightly indefinite ({np.count_nonzero(~keep)} "
+                        f"of {values.size} eigenvalues <= {self.rcond:.1e} x the "
+                        f"largest; smallest {values.min():.3e})"
+                    )
+                # Contiguous copies: later products are BLAS-friendly.
+                self._eigen = (values[keep].copy(), np.ascontiguousarray(vectors[:, keep]))
+            return self._eigen
+
+    # -- solutions --------------------------------------------------------
+
+    def _infinite_time_factor(self):
+        factor = self._cholesky_factor()
+        if factor is None and not self._warned_cholesky:
+            self._warned_cholesky = True
+            self._warn("ill-conditioned (Cholesky failed or its reciprocal "
+                       f"condition number is <= {self.rcond:.1e})")
+        return factor
+
+    def project(self, rhs):
+        """``V^T rhs`` in the eigenbasis (for many times at once)."""
+        _, vectors = self.eigen()
+        return vectors.T @ rhs
+
+    def weights_from_projection(self, projection, tau):
+        """``V phi_tau(Lambda) projection`` given ``projection = V^T rhs``."""
+        values, vectors = self.eigen()
+        return vectors @ (spectral_filter(values, tau)[:, None] * projection)
+
+    def weights(self, targets, tau):
+        """``Theta^{-1} (I - exp(-tau Theta)) targets``.
+
+        Parameters
+        ----------
+        targets : ndarray of shape (n, m) or (n,)
+        tau : float or None
+            Scaled time ``learning_rate * t / y.size``; None (or ``inf``)
+            means infinite time, ``Theta^{-1} targets``.
+
+        Returns
+        -------
+        ndarray of the shape of ``targets``
+        """
+        targets = np.asarray(targets, dtype=np.float64)
+        if targets.shape[0] != self.n_samples:
+            raise ValueError(
+                f"targets has {targets.shape[0]} rows; the kernel has {self.n_samples}."
+            )
+        if tau is not None and (np.isnan(tau) or tau < 0):
+            raise ValueError(f"tau={tau!r} must be >= 0 or None (infinite time).")
+        column = targets.ndim == 1
+        rhs = targets[:, None] if column else targets
+        if tau is None or np.isposinf(tau):
+            factor = self._infinite_time_factor()
+            if factor is not None:
+                out = scipy.linalg.cho_solve((factor, True), rhs, check_finite=False)
+            else:
+                out = self.weights_from_projection(self.project(rhs), None)
+        elif tau == 0:
+            out = np.zeros_like(rhs)
+        else:
+            out = self.weights_from_projection(self.project(rhs), tau)
+        return out[:, 0] if column else out
+
+    def whiten(self, rhs, tau):
+        """``A`` with ``A^T A = rhs^T Theta^{-1} (I - exp(-tau Theta)) rhs``.
+
+        The symmetric square-root form keeps covariances exactly symmetric
+        and their subtracted term PSD.
+
+        Parameters
+        ----------
+        rhs : ndarray of shape (n, k)
+        tau : float or None
+
+        Returns
+        -------
+        ndarray of shape (r, k)
+        """
+        if tau is None or np.isposinf(tau):
+            factor = self._infinite_time_factor()
+            if factor is not None:
+                return scipy.linalg.solve_triangular(
+                    factor, rhs, lower=True, check_finite=False
+                )
+        values, _ = self.eigen()
+        return np.sqrt(spectral_filter(values, tau))[:, None] * self.project(rhs)
+
+
+def _finish_covariance(cov_or_var, diag_only):
+    if diag_only:
+        # Rounding can make a zero variance (a training point) slightly negative.
+        return np.maximum(cov_or_var, 0.0)
+    cov = 0.5 * (cov_or_var + cov_or_var.T)
+    return cov
+
+
+def nngp_covariance(solver, k_test_train, k_test_test, tau, diag_only=False):
+    """Predictive covariance of readout-only gradient flow (NNGP dynamics).
+
+    ``K_** - K_*X K^{-1} (I - exp(-2 tau K)) K_X*`` (``tau=None``: the exact
+    GP posterior covariance with noise ``solver.regularizer``).
+
+    Parameters
+    ----------
+    solver : GradientFlowSolver
+        Built on the NNGP train kernel.
+    k_test_train : ndarray of shape (n_test, n)
+    k_test_test : ndarray of shape (n_test, n_test), or (n_test,) if diag_only
+    tau : float or None
+    diag_only : bool, default=False
+        Return only the variances.
+
+    Returns
+    -------
+    ndarray of shape (n_test, n_test) or (n_test,)
+    """
+    doubled = None if tau is None else 2.0 * tau
+    whitened = solver.whiten(k_test_train.T, doubled)
+    if diag_only:
+        return _finish_covariance(k_test_test - np.einsum("ij,ij->j", whitened, whitened), True)
+    return _finish_covariance(k_test_test - whitened.T @ whitened, False)
+
+
+def ntk_covariance(solver, ntk_test_train, nngp_test_train, nngp_train_train,
+                   nngp_test_test, tau, diag_only=False, ntk_weights=None):
+    """Predictive covariance of the NTK ensemble (Lee et al. 2019, eq. 16).
+
+    ``K_** + G^T K G - (K_*X G + G^T K_X*)`` with
+    ``G = Theta^{-1} (I - exp(-tau Theta)) Theta_X*``.
+
+    Parameters
+    ----------
+    solver : GradientFlowSolver
+        Built on the NTK train kernel.
+    ntk_test_train, nngp_test_train : ndarray of shape (n_test, n)
+    nngp_train_train : ndarray of shape (n, n)
+    nngp_test_test : ndarray of shape (n_test, n_test), or (n_test,) if diag_only
+    tau : float or None
+    diag_only : bool, default=False
+    ntk_weights : ndarray of shape (n, n_test), default=None
+        ``G`` if already computed (e.g. from an eigenbasis projection).
+
+    Returns
+    -------
+    ndarray of shape (n_test, n_test) or (n_test,)
+    """
+    g = solver.weights(ntk_test_train.T, tau) if ntk_weights is None else ntk_weights
+    k_g = nngp_train_train @ g
+    if diag_only:
+        variance = (nngp_test_test + np.einsum("ij,ij->j", g, k_g)
+                    - 2.0 * np.einsum("ji,ij->j", nngp_test_train, g))
+        return _finish_covariance(variance, True)
+    cross = nngp_test_train @ g
+    return _finish_covariance(nngp_test_test + g.T @ k_g - cross - cross.T, False)
