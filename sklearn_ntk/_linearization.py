@@ -41,7 +41,6 @@ __all__ = [
     "squared_loss",
     "gd_steps",
     "exact_flow",
-    "eigh_flow_weights",
     "ntk_max_eigenvalue",
 ]
 
@@ -210,43 +209,6 @@ def exact_flow(params0, x, y, tau, weights_fn, weight_std, bias_std, *, architec
                        weight_std, bias_std, architecture=architecture)
     losses = np.array([0.5 * np.mean(residual0 ** 2), 0.5 * np.mean(residual_t ** 2)])
     return params, ntk, losses
-
-
-def eigh_flow_weights(kernel, targets, tau, diag_reg=0.0):
-    """``Theta^-1 (I - exp(-tau Theta)) targets`` by one eigendecomposition.
-
-    A minimal private stand-in for ``_dynamics.GradientFlowSolver``: the
-    regulariser is relative (``diag_reg * mean(diag Theta)``), the spectral
-    factor ``-expm1(-tau l) / l`` tends to ``tau`` at ``l = 0`` (no division
-    by zero at finite time), and at ``tau = None`` eigenvalues below
-    ``n eps max(l)`` are dropped (a pseudo-inverse: the minimum-norm
-    interpolant, which is where gradient flow from ``w = 0`` converges).
-
-    Parameters
-    ----------
-    kernel : ndarray of shape (n, n)
-    targets : ndarray of shape (n, k)
-    tau : float or None
-    diag_reg : float
-
-    Returns
-    -------
-    ndarray of shape (n, k)
-    """
-    kernel = np.asarray(kernel, dtype=np.float64)
-    n = kernel.shape[0]
-    if diag_reg:
-        kernel = kernel + diag_reg * np.mean(np.diag(kernel)) * np.eye(n)
-    eigenvalues, vectors = np.linalg.eigh((kernel + kernel.T) / 2)
-    cutoff = n * np.finfo(np.float64).eps * max(np.abs(eigenvalues).max(), 1e-300)
-    positive = eigenvalues > cutoff
-    factor = np.zeros_like(eigenvalues)
-    if tau is None:
-        factor[positive] = 1.0 / eigenvalues[positive]
-    else:
-        factor[positive] = -np.expm1(-tau * eigenvalues[positive]) / eigenvalues[positive]
-        factor[~positive] = tau
-    return vectors @ (factor[:, None] * (vectors.T @ targets))
 
 
 @functools.partial(jax.jit, static_argnames=("architecture", "n_iter"))

@@ -20,10 +20,10 @@ from ._estimator_params import (
     DYNAMICS_CONSTRAINTS,
     architecture_kwargs,
 )
+from ._dynamics import GradientFlowSolver, time_to_tau
 from ._finite_network import init_params
 from ._linearization import (
     GD_CHUNK,
-    eigh_flow_weights,
     exact_flow,
     gd_steps,
     network_output,
@@ -94,7 +94,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         biases.
     parameterization : {"ntk", "standard"}, default="ntk"
     t : float or None, default=None
-        Training time; None trains to convergence ('exact': the limit
+        Training time; None (or ``inf``) trains to convergence ('exact': the limit
         ``t -> infinity``; 'gd': until the loss stalls, see ``tol``). For
         'gd' one unit of time is one step: ``floor(t)`` steps of size
         ``learning_rate`` and a final step of size
@@ -104,7 +104,10 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         ``learning_rate * lambda_max(NTK) / y.size < 2``.
     diag_reg : float, default=0.0
         'exact' only: ``diag_reg * mean(diag NTK)`` is added to the NTK's
-        diagonal.
+        diagonal (as in ``NTKRegressor``; the flow is solved by
+        ``sklearn_ntk._dynamics.GradientFlowSolver``, which drops the NTK's
+        numerical null space -- components that ``J^T`` maps to zero, so the
+        trained parameters do not depend on them).
     n_ensemble : int, default=1
         Number of independently initialised networks.
     solver : {"auto", "exact", "gd"}, default="auto"
@@ -322,14 +325,17 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
 
     def _tau(self, size):
         # neural-tangents' time scale: gradient flow on 0.5 * mean((f - y)^2).
-        return None if self.t is None else self.learning_rate * self.t / size
+        return time_to_tau(self.t, self.learning_rate, size)
+
+    def _infinite_time(self):
+        return self.t is None or np.isposinf(self.t)
 
     def _weights_fn(self, kernel, targets, tau):
-        return eigh_flow_weights(kernel, targets, tau, self.diag_reg)
+        return GradientFlowSolver(kernel, self.diag_reg).weights(targets, tau)
 
     def _step_plan(self):
         """(whole steps, fraction of a final step) for 'gd'."""
-        if self.t is None:
+        if self._infinite_time():
             return self.max_iter, 0.0
         whole, fraction = int(math.floor(self.t)), self.t - math.floor(self.t)
         if whole + (fraction > 0) > self.max_iter:
@@ -347,7 +353,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                           member):
         whole, fraction = self._step_plan()
         arguments = dict(architecture=architecture, linearize=self.linearize)
-        params, losses, done, converged = params0, [], 0, self.t is not None
+        params, losses, done = params0, [], 0
+        converged = not self._infinite_time()
         loss = None
         while done < whole:
             n_steps = min(GD_CHUNK, whole - done)
@@ -361,7 +368,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
             if self.verbose:
                 print(f"LinearizedMLP: network {member + 1}/{self.n_ensemble}, "
                       f"step {done}, loss {loss:.6e}", file=sys.stdout, flush=True)
-            if self.t is None and self._stalled(losses, loss):
+            if self._infinite_time() and self._stalled(losses, loss):
                 converged = True
                 break
         if fraction > 0:

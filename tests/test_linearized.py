@@ -17,10 +17,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_ntk import LinearizedMLP, compute_kernels
+from sklearn_ntk import LinearizedMLP, NTKRegressor, compute_kernels
 from sklearn_ntk._architecture import make_architecture
 from sklearn_ntk._finite_network import apply_network, empirical_kernels, init_params
-from sklearn_ntk._linearization import eigh_flow_weights
 from sklearn_ntk._precision import x64_scope
 
 
@@ -268,19 +267,14 @@ def test_empirical_ntk_converges_to_compute_kernels():
 
 @pytest.mark.slow
 def test_ensemble_mean_approaches_ntk_gp_mean():
-    """The ensemble mean converges to Theta_*X Theta^-1 (I - e^{-tau Theta}) Y
-    (the NTKRegressor mean, from compute_kernels) as width and n_ensemble
-    grow; its error is the Monte Carlo error of the NTK-GP, whose variance is
-    the closed-form covariance (Lee et al. 2019, eq. 16)."""
+    """The ensemble mean converges to NTKRegressor's mean,
+    Theta_*X Theta^-1 (I - e^{-tau Theta}) Y, as width and n_ensemble grow;
+    its error is the Monte Carlo error of the NTK-GP, whose variance is
+    NTKRegressor's covariance (Lee et al. 2019, eq. 16)."""
     x, y, x_test = _data()
     t, learning_rate = 20.0, 1.0
-    tau = learning_rate * t / y.size
-    train, cross, test = compute_kernels(x), compute_kernels(x_test, x), compute_kernels(x_test)
-    mean = cross.ntk @ eigh_flow_weights(train.ntk, y[:, None], tau)[:, 0]
-    # NTK-GP covariance at time t.
-    flow = cross.ntk @ eigh_flow_weights(train.ntk, np.eye(len(x)), tau)
-    covariance = (test.nngp + flow @ train.nngp @ flow.T
-                  - (flow @ cross.nngp.T + cross.nngp @ flow.T))
+    mean, covariance = NTKRegressor(t=t, learning_rate=learning_rate, diag_reg=0.0).fit(
+        x, y).predict(x_test, return_cov=True)
     variance = np.mean(np.diag(covariance))
     errors, bounds = [], []
     for width, n_ensemble in [(16, 4), (64, 16), (256, 64)]:
