@@ -20,7 +20,7 @@ from ._estimator_params import (
     DYNAMICS_CONSTRAINTS,
     architecture_kwargs,
 )
-from ._dynamics import GradientFlowSolver, time_to_tau
+from ._dynamics import GradientFlowSolver, IllConditionedKernelWarning, time_to_tau
 from ._finite_network import init_params
 from ._linearization import (
     GD_CHUNK,
@@ -298,7 +298,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                 if self.solver_ == "exact":
                     params, ntk, curve = exact_flow(
                         params0, x, targets, self._tau(targets.size),
-                        self._weights_fn, weight_std, bias_std,
+                        self._weights_fn(params0, targets.size), weight_std, bias_std,
                         architecture=architecture)
                     ntks.append(ntk[:, :, 0, 0] if self.n_outputs_ == 1 else ntk)
                     steps = 1  # one closed-form solve
@@ -330,8 +330,22 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
     def _infinite_time(self):
         return self.t is None or np.isposinf(self.t)
 
-    def _weights_fn(self, kernel, targets, tau):
-        return GradientFlowSolver(kernel, self.diag_reg).weights(targets, tau)
+    def _weights_fn(self, params0, n_targets):
+        n_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params0))
+        # With more targets than parameters the empirical NTK J J^T is
+        # singular by construction; the solver drops its null space, which
+        # J^T maps to zero, so the trained network is exact and the solver's
+        # advice (increase diag_reg) would be wrong here.
+        singular_by_construction = n_targets > n_params
+
+        def weights(kernel, targets, tau):
+            solver = GradientFlowSolver(kernel, self.diag_reg)
+            with warnings.catch_warnings():
+                if singular_by_construction:
+                    warnings.simplefilter("ignore", IllConditionedKernelWarning)
+                return solver.weights(targets, tau)
+
+        return weights
 
     def _step_plan(self):
         """(whole steps, fraction of a final step) for 'gd'."""
