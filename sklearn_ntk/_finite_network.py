@@ -17,6 +17,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._activations import forward
 
@@ -29,9 +30,24 @@ __all__ = [
 ]
 
 
+def _numpy_generator(key):
+    """A NumPy generator seeded by the bits of a JAX key (raw or typed)."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.random.default_rng(np.asarray(key, dtype=np.uint32).ravel().tolist())
+
+
 def init_params(key, n_features, width, architecture, weight_std, bias_std,
                 n_outputs=1, dtype=jnp.float64):
     """Draw the parameters of ``depth`` hidden layers and a readout.
+
+    The entries are i.i.d. standard normal (scaled as ``stax.Dense`` does
+    under "standard"), drawn by NumPy's PCG64 seeded from the bits of
+    ``key``: the same key gives the same parameters, and a new width or
+    input size costs no XLA compilation (``jax.random.normal`` compiles a
+    float64 sampler per shape, seconds each). The values therefore differ
+    from neural-tangents' for the same key; the distribution and the layout
+    are the same.
 
     Parameters
     ----------
@@ -49,18 +65,17 @@ def init_params(key, n_features, width, architecture, weight_std, bias_std,
     params : list of (W, b) tuples
         ``W`` of shape ``(n_in, n_out)``, ``b`` of shape ``(n_out,)`` or None.
     """
+    generator = _numpy_generator(key)
     sizes = [n_features] + [width] * architecture.depth + [n_outputs]
-    keys = jax.random.split(key, len(sizes) - 1)
     params = []
-    for layer_key, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]):
-        w_key, b_key = jax.random.split(layer_key)
-        weights = jax.random.normal(w_key, (n_in, n_out), dtype)
-        bias = (jax.random.normal(b_key, (n_out,), dtype)
-                if architecture.has_bias else None)
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        weights = generator.standard_normal((n_in, n_out))
+        bias = generator.standard_normal(n_out) if architecture.has_bias else None
         if architecture.parameterization == "standard":
-            weights = weights * (weight_std / jnp.sqrt(n_in))
+            weights = weights * (weight_std / np.sqrt(n_in))
             bias = None if bias is None else bias * bias_std
-        params.append((weights, bias))
+        params.append((jnp.asarray(weights, dtype),
+                       None if bias is None else jnp.asarray(bias, dtype)))
     return params
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "squared_loss",
     "gd_steps",
     "exact_flow",
+    "ntk_max_eigenvalue",
 ]
 
 #: Gradient-descent steps per compiled call (the loop runs on device between
@@ -210,38 +211,32 @@ def exact_flow(params0, x, y, tau, weights_fn, weight_std, bias_std, *, architec
     return params, ntk, losses
 
 
-def eigh_flow_weights(kernel, targets, tau, diag_reg=0.0):
-    """``Theta^-1 (I - exp(-tau Theta)) targets`` by one eigendecomposition.
+@functools.partial(jax.jit, static_argnames=("architecture", "n_iter"))
+def ntk_max_eigenvalue(params0, x, weight_std, bias_std, *, architecture, n_iter=50):
+    """Largest eigenvalue of the empirical NTK ``J J^T`` of ``x`` (all outputs),
+    by power iteration on ``J J^T`` with one JVP and one VJP per iteration.
 
-    A minimal private stand-in for ``_dynamics.GradientFlowSolver``: the
-    regulariser is relative (``diag_reg * mean(diag Theta)``), the spectral
-    factor ``-expm1(-tau l) / l`` tends to ``tau`` at ``l = 0`` (no division
-    by zero at finite time), and at ``tau = None`` eigenvalues below
-    ``n eps max(l)`` are dropped (a pseudo-inverse: the minimum-norm
-    interpolant, which is where gradient flow from ``w = 0`` converges).
-
-    Parameters
-    ----------
-    kernel : ndarray of shape (n, n)
-    targets : ndarray of shape (n, k)
-    tau : float or None
-    diag_reg : float
+    Gradient descent on ``0.5 * mean((f - y)^2)`` with the linearised network
+    is stable iff ``learning_rate * lambda_max / y.size < 2``. Power iteration
+    approaches ``lambda_max`` from below, so the bound it gives is optimistic
+    by at most a few percent after 50 iterations on typical spectra.
 
     Returns
     -------
-    ndarray of shape (n, k)
+    jax scalar
     """
-    kernel = np.asarray(kernel, dtype=np.float64)
-    n = kernel.shape[0]
-    if diag_reg:
-        kernel = kernel + diag_reg * np.mean(np.diag(kernel)) * np.eye(n)
-    eigenvalues, vectors = np.linalg.eigh((kernel + kernel.T) / 2)
-    cutoff = n * np.finfo(np.float64).eps * max(np.abs(eigenvalues).max(), 1e-300)
-    positive = eigenvalues > cutoff
-    factor = np.zeros_like(eigenvalues)
-    if tau is None:
-        factor[positive] = 1.0 / eigenvalues[positive]
-    else:
-        factor[positive] = -np.expm1(-tau * eigenvalues[positive]) / eigenvalues[positive]
-        factor[~positive] = tau
-    return vectors @ (factor[:, None] * (vectors.T @ targets))
+    def apply(p):
+        return apply_network(p, x, weight_std, bias_std, architecture=architecture)
+
+    out, jvp = jax.linearize(apply, params0)
+    vjp = jax.linear_transpose(jvp, params0)
+    vector = jnp.ones_like(out) / jnp.sqrt(out.size)
+
+    def iterate(_, state):
+        vector, _ = state
+        image = jvp(vjp(vector)[0])
+        norm = jnp.sqrt(jnp.sum(image ** 2))
+        return image / jnp.where(norm > 0, norm, 1.0), norm
+
+    _, eigenvalue = jax.lax.fori_loop(0, n_iter, iterate, (vector, jnp.zeros((), out.dtype)))
+    return eigenvalue

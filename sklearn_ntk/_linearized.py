@@ -20,13 +20,14 @@ from ._estimator_params import (
     DYNAMICS_CONSTRAINTS,
     architecture_kwargs,
 )
+from ._dynamics import GradientFlowSolver, IllConditionedKernelWarning, time_to_tau
 from ._finite_network import init_params
 from ._linearization import (
     GD_CHUNK,
-    eigh_flow_weights,
     exact_flow,
     gd_steps,
     network_output,
+    ntk_max_eigenvalue,
 )
 from ._precision import x64_scope
 
@@ -93,7 +94,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         biases.
     parameterization : {"ntk", "standard"}, default="ntk"
     t : float or None, default=None
-        Training time; None trains to convergence ('exact': the limit
+        Training time; None (or ``inf``) trains to convergence ('exact': the limit
         ``t -> infinity``; 'gd': until the loss stalls, see ``tol``). For
         'gd' one unit of time is one step: ``floor(t)`` steps of size
         ``learning_rate`` and a final step of size
@@ -103,7 +104,10 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         ``learning_rate * lambda_max(NTK) / y.size < 2``.
     diag_reg : float, default=0.0
         'exact' only: ``diag_reg * mean(diag NTK)`` is added to the NTK's
-        diagonal.
+        diagonal (as in ``NTKRegressor``; the flow is solved by
+        ``sklearn_ntk._dynamics.GradientFlowSolver``, which drops the NTK's
+        numerical null space -- components that ``J^T`` maps to zero, so the
+        trained parameters do not depend on them).
     n_ensemble : int, default=1
         Number of independently initialised networks.
     solver : {"auto", "exact", "gd"}, default="auto"
@@ -149,7 +153,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         Training loss ``0.5 * mean((f - y)^2)``: 'gd', at every step and
         after the last (``n_iter_ + 1`` values); 'exact', at times 0 and t.
     n_iter_ : ndarray of shape (n_ensemble,)
-        Gradient-descent steps taken (0 for 'exact').
+        Gradient-descent steps taken ('gd'); 1 (one closed-form solve) for
+        'exact'.
     solver_ : str
         The solver used.
     n_outputs_ : int
@@ -293,10 +298,10 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                 if self.solver_ == "exact":
                     params, ntk, curve = exact_flow(
                         params0, x, targets, self._tau(targets.size),
-                        self._weights_fn, weight_std, bias_std,
+                        self._weights_fn(params0, targets.size), weight_std, bias_std,
                         architecture=architecture)
                     ntks.append(ntk[:, :, 0, 0] if self.n_outputs_ == 1 else ntk)
-                    steps = 0
+                    steps = 1  # one closed-form solve
                 else:
                     params, curve = self._gradient_descent(
                         params0, x, y_jax, weight_std, bias_std, architecture, member)
@@ -320,14 +325,31 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
 
     def _tau(self, size):
         # neural-tangents' time scale: gradient flow on 0.5 * mean((f - y)^2).
-        return None if self.t is None else self.learning_rate * self.t / size
+        return time_to_tau(self.t, self.learning_rate, size)
 
-    def _weights_fn(self, kernel, targets, tau):
-        return eigh_flow_weights(kernel, targets, tau, self.diag_reg)
+    def _infinite_time(self):
+        return self.t is None or np.isposinf(self.t)
+
+    def _weights_fn(self, params0, n_targets):
+        n_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params0))
+        # With more targets than parameters the empirical NTK J J^T is
+        # singular by construction; the solver drops its null space, which
+        # J^T maps to zero, so the trained network is exact and the solver's
+        # advice (increase diag_reg) would be wrong here.
+        singular_by_construction = n_targets > n_params
+
+        def weights(kernel, targets, tau):
+            solver = GradientFlowSolver(kernel, self.diag_reg)
+            with warnings.catch_warnings():
+                if singular_by_construction:
+                    warnings.simplefilter("ignore", IllConditionedKernelWarning)
+                return solver.weights(targets, tau)
+
+        return weights
 
     def _step_plan(self):
         """(whole steps, fraction of a final step) for 'gd'."""
-        if self.t is None:
+        if self._infinite_time():
             return self.max_iter, 0.0
         whole, fraction = int(math.floor(self.t)), self.t - math.floor(self.t)
         if whole + (fraction > 0) > self.max_iter:
@@ -345,7 +367,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                           member):
         whole, fraction = self._step_plan()
         arguments = dict(architecture=architecture, linearize=self.linearize)
-        params, losses, done, converged = params0, [], 0, self.t is not None
+        params, losses, done = params0, [], 0
+        converged = not self._infinite_time()
         loss = None
         while done < whole:
             n_steps = min(GD_CHUNK, whole - done)
@@ -354,11 +377,12 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
             losses.extend(np.asarray(chunk[:n_steps]).tolist())
             done += n_steps
             loss = float(loss)
-            self._check_finite(loss, losses[0])
+            self._check_finite(loss, losses[0], params0, x, y.size, weight_std, bias_std,
+                               architecture)
             if self.verbose:
                 print(f"LinearizedMLP: network {member + 1}/{self.n_ensemble}, "
                       f"step {done}, loss {loss:.6e}", file=sys.stdout, flush=True)
-            if self.t is None and self._stalled(losses, loss):
+            if self._infinite_time() and self._stalled(losses, loss):
                 converged = True
                 break
         if fraction > 0:
@@ -367,7 +391,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                                            weight_std, bias_std, **arguments)
             losses.append(float(chunk[0]))
             loss = float(loss)
-            self._check_finite(loss, losses[0])
+            self._check_finite(loss, losses[0], params0, x, y.size, weight_std, bias_std,
+                               architecture)
         if loss is None:  # t = 0: no step
             _, _, loss = gd_steps(params, params0, x, y, 0.0, 0, weight_std,
                                   bias_std, **arguments)
@@ -386,17 +411,23 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         start = losses[-min(GD_CHUNK, len(losses))]
         return loss <= self.tol * initial or start - loss <= self.tol * initial
 
-    def _check_finite(self, loss, initial):
+    def _check_finite(self, loss, initial, params0, x, size, weight_std, bias_std,
+                      architecture):
         # A stable step never raises the linearised loss; a growth by 1e4
         # (the real network may rise transiently, never by that much) means
-        # the step is beyond 2 / lambda_max.
-        if not np.isfinite(loss) or loss > 1e4 * max(initial, 1e-300):
-            raise ValueError(
-                f"gradient descent diverged (loss {loss}) with learning_rate="
-                f"{self.learning_rate!r}; it is stable only while learning_rate * "
-                "lambda_max(NTK) / y.size < 2: decrease learning_rate (and "
-                "increase t to keep the training time) or use solver='exact'."
-            )
+        # the step is beyond 2 y.size / lambda_max(NTK).
+        if np.isfinite(loss) and loss <= 1e4 * max(initial, 1e-300):
+            return
+        eigenvalue = float(ntk_max_eigenvalue(params0, x, weight_std, bias_std,
+                                              architecture=architecture))
+        limit = 2 * size / eigenvalue
+        raise ValueError(
+            f"gradient descent diverged (loss {loss:.3e}) with learning_rate="
+            f"{self.learning_rate!r}: it is stable only while learning_rate < "
+            f"2 * y.size / lambda_max(NTK) = {limit:.3e} here. Decrease "
+            "learning_rate (and increase t to keep the training time), "
+            "standardise X, or use solver='exact'."
+        )
 
     # -- prediction ------------------------------------------------------
 
