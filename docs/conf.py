@@ -7,6 +7,7 @@ runs every ``examples/plot_*.py`` in the mode given by ``SKLEARN_NTK_QUICK``
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -75,3 +76,17 @@ html_theme_options = {
 }
 html_static_path = []
 html_show_sourcelink = False
+
+
+def _escape_shape_names(app, what, name, obj, options, lines):
+    """Keep ``(n_features_in_,)`` in a docstring's types from being a link.
+
+    In RST a word ending in ``_`` is a reference; scikit-learn's own
+    docstrings quote it (``(`n_features_in_`,)``), ours write it plainly.
+    """
+    for i, line in enumerate(lines):
+        lines[i] = re.sub(r"\((\w+)_,\)", r"(\1\\_,)", line)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _escape_shape_names)

@@ -48,28 +48,13 @@ for it (``width=`` matters only with ``parameterization="standard"``).
 The parameter mapping
 ---------------------
 
-========================================================  ==========================================
-neural-tangents                                           sklearn-ntk
-========================================================  ==========================================
-``stax.serial(*[Dense, Relu()] * depth, Dense(1))``       ``depth=depth, activation="relu"``
-``stax.Dense(..., W_std=w, b_std=b)``                     ``weight_std=w, bias_std=b``
-``b_std=None``                                            ``bias_std=None``
-``parameterization="standard"`` (width ``n``)             ``parameterization="standard", width=n``
-``stax.Erf()``, ``stax.LeakyRelu(a)``, ``stax.Abs()``     ``activation="erf"``, ``"leaky_relu"`` with
-                                                          ``activation_params={"alpha": a}``, ``"abs"``
-``kernel_fn(x1, x2, ("nngp", "ntk"))``                    ``compute_kernels(x1, x2)``
-``gradient_descent_mse_ensemble(kernel_fn, x, y,``        ``NTKRegressor(t=t, learning_rate=lr,``
-``learning_rate=lr, diag_reg=r)`` then ``get="ntk"``      ``diag_reg=r).fit(x, y)``
-``predict_fn(t=t, x_test=x_test, get="nngp")``            ``NNGPRegressor(t=t, ...)``
-``t=None`` (infinite time)                                ``t=None``
-``compute_cov=True``                                      ``predict(X, return_cov=True)`` or
-                                                          ``return_std=True``
-``predict.gp_inference(k_train_train, y, diag_reg=r)``    ``NNGPRegressor(t=None, diag_reg=r)``
-``nt.empirical_kernel_fn(apply_fn)(x1, x2, "ntk", p)``    ``LinearizedMLP(solver="exact")``,
-                                                          attribute ``empirical_ntk_``
-``nt.linearize(apply_fn, params)`` + gradient descent     ``LinearizedMLP(linearize=True)``
-any other ``stax`` kernel_fn (e.g. convolutional)         ``NTKRegressor(kernel_fn=kernel_fn)``
-========================================================  ==========================================
+Architecture: ``stax.serial(*[stax.Dense(n, W_std=w, b_std=b), stax.Relu()]
+* depth, stax.Dense(1, W_std=w, b_std=b))`` becomes ``depth=depth,
+activation="relu", weight_std=w, bias_std=b``. Dynamics: ``learning_rate``,
+``diag_reg`` and ``t`` keep their names and meanings, and ``get="ntk"`` /
+``get="nngp"`` become :class:`~sklearn_ntk.NTKRegressor` /
+:class:`~sklearn_ntk.NNGPRegressor`. The full table is in the porting guide
+of the documentation (``docs/porting.rst``).
 
 ``diag_reg`` is relative in both libraries (``diag_reg * mean(diag K)`` is
 added to the diagonal) and time is scaled the same way
