@@ -40,7 +40,6 @@ root_doc = "index"
 write_api_page(HERE / "api.rst", sklearn_ntk)
 
 autosummary_generate = True
-autodoc_default_options = {"members": False, "inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -88,5 +87,13 @@ def _escape_shape_names(app, what, name, obj, options, lines):
         lines[i] = re.sub(r"\((\w+)_,\)", r"(\1\\_,)", line)
 
 
+def _skip_metadata_routing(app, what, name, obj, skip, options):
+    """Leave out scikit-learn's generated metadata-routing methods."""
+    if name == "get_metadata_routing" or re.fullmatch(r"set_\w+_request", name):
+        return True
+    return None
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _escape_shape_names)
+    app.connect("autodoc-skip-member", _skip_metadata_routing)

@@ -57,7 +57,7 @@ def write_api_page(path, package):
         callables = [n for n in names if title != "Constants"]
         if callables:
             lines += [".. autosummary::", "   :toctree: generated/",
-                      "   :template: object.rst", "   :nosignatures:", ""]
+                      "   :nosignatures:", ""]
             lines += [f"   {name}" for name in callables] + [""]
         for name in names if title == "Constants" else []:
             lines += [f".. autodata:: {name}", "   :annotation:", ""]
