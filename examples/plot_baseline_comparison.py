@@ -121,8 +121,7 @@ CLASSIFIERS = {
     "SVC (RBF)": scaled(SVC()),
     "KernelRidge (RBF)": scaled(
         OneHotRegressionClassifier(KernelRidge(kernel="rbf"))),
-    "MLP": scaled(MLPClassifier(early_stopping=True, max_iter=500,
-                                random_state=0)),
+    "MLP": scaled(MLPClassifier(max_iter=1000, random_state=0)),
 }
 DATASETS = {
     "diabetes": load_diabetes,
