@@ -62,6 +62,8 @@ sphinx_gallery_conf = {
     "abort_on_example_error": True,
     "capture_repr": ("_repr_html_", "__repr__"),
     "matplotlib_animations": False,
+    # Its timing pages load DataTables from a CDN: no remote assets here.
+    "write_computation_times": False,
 }
 
 html_theme = "pydata_sphinx_theme"
