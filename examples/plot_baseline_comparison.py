@@ -99,7 +99,7 @@ def ntk_gpr():
         random_state=0)
 
 
-n_trees = 100 if QUICK else 300
+n_trees = 100 if QUICK else 200
 REGRESSORS = {
     "NTKRegressor": scaled_target(NTKRegressor()),
     "NNGPRegressor": scaled_target(NNGPRegressor()),
@@ -121,7 +121,7 @@ CLASSIFIERS = {
     "SVC (RBF)": scaled(SVC()),
     "KernelRidge (RBF)": scaled(
         OneHotRegressionClassifier(KernelRidge(kernel="rbf"))),
-    "MLP": scaled(MLPClassifier(max_iter=1000, random_state=0)),
+    "MLP": scaled(MLPClassifier(random_state=0)),
 }
 DATASETS = {
     "diabetes": load_diabetes,
