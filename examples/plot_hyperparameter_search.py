@@ -120,11 +120,12 @@ print(f"log marginal likelihood {gpr.log_marginal_likelihood_value_:.2f}, "
       f"test R^2 {gpr.score(X_test, y_test):.3f}")
 
 # %%
-# The surface of the log marginal likelihood over the two scales, with the
-# noise at its fitted value, and the optimum the optimiser found. The
-# hyperparameter vector ``theta`` holds ``log(bias_std)``,
-# ``log(weight_std)`` and ``log(noise_level)``, in scikit-learn's
-# alphabetical order.
+# The surface of the log marginal likelihood over the two scales (relative
+# to its largest value on the grid), with the noise at its fitted value, and
+# the optimum the optimiser found. The hyperparameter vector ``theta`` holds
+# ``log(bias_std)``, ``log(weight_std)`` and ``log(noise_level)``, in
+# scikit-learn's alphabetical order. The likelihood is sharply peaked in
+# ``weight_std`` (the amplitude) and nearly flat in small ``bias_std``.
 
 names = [h.name for h in gpr.kernel_.hyperparameters]
 i_bias, i_weight = names.index("k1__bias_std"), names.index("k1__weight_std")
@@ -139,11 +140,10 @@ for i, lw in enumerate(log_weight):
         surface[i, j] = gpr.log_marginal_likelihood(theta)
 
 fig, ax = plt.subplots(figsize=(5.5, 4.2))
-levels = np.nanmax(surface) - np.array([200, 100, 50, 20, 10, 5, 2, 1, 0])[::-1]
-contour = ax.contourf(np.exp(log_bias), np.exp(log_weight), surface,
-                      levels=np.sort(np.unique(np.append(levels,
-                                                         np.nanmin(surface)))),
-                      cmap="viridis", extend="both")
+drop = surface - np.nanmax(surface)  # 0 at the best grid point
+contour = ax.contourf(np.exp(log_bias), np.exp(log_weight), drop,
+                      levels=[-200, -100, -50, -20, -10, -5, -2, -1, 0],
+                      cmap="viridis", extend="min")
 fitted = gpr.kernel_.k1
 ax.plot(fitted.bias_std, fitted.weight_std, "r*", ms=14, label="optimum")
 ax.set_xscale("log")
@@ -151,6 +151,6 @@ ax.set_yscale("log")
 ax.set_xlabel("bias_std")
 ax.set_ylabel("weight_std")
 ax.legend(loc="lower right")
-fig.colorbar(contour, label="log marginal likelihood")
+fig.colorbar(contour, label="log marginal likelihood - its maximum")
 fig.tight_layout()
 fig.savefig(FIGURES / "hyperparameter_marginal_likelihood.png", dpi=90)
