@@ -6,6 +6,8 @@ REF_VENV ?= .venv-ref
 PY := $(VENV)/bin/python
 REF_PY := $(REF_VENV)/bin/python
 PYTEST_ARGS ?=
+# 1: the examples (and the gallery that `make docs` renders) run small.
+SKLEARN_NTK_QUICK ?= 1
 
 .PHONY: demo test test-reference test-all examples docs benchmark clean
 
@@ -27,8 +29,29 @@ $(REF_VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py
 
+# The suite and the Examples sections of the package's docstrings.
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests --ignore=tests/reference $(PYTEST_ARGS)
+	$(PY) -m pytest -q tests sklearn_ntk --doctest-modules \
+		--ignore=tests/reference $(PYTEST_ARGS)
+
+# Every example, as a user runs it (SKLEARN_NTK_QUICK=0 for full size).
+examples: $(VENV)/.installed
+	cd examples && for script in plot_*.py; do \
+		echo "== $$script"; \
+		SKLEARN_NTK_QUICK=$(SKLEARN_NTK_QUICK) MPLBACKEND=Agg \
+			$(abspath $(PY)) $$script || exit 1; \
+	done
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[docs]"
+	touch $@
+
+# HTML into docs/_build/html, offline, warnings as errors; the gallery runs
+# the examples in quick mode unless SKLEARN_NTK_QUICK=0.
+docs: $(VENV)/.docs-installed
+	SKLEARN_NTK_QUICK=$(SKLEARN_NTK_QUICK) MPLBACKEND=Agg \
+		$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
 
 # Our own suite again under jax 0.4.26, then the comparison with neural-tangents.
 test-reference: $(REF_VENV)/.installed
@@ -40,4 +63,5 @@ benchmark: $(VENV)/.installed $(REF_VENV)/.installed
 	$(PY) benchmarks/bench_kernels.py
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) build *.egg-info
+	rm -rf $(VENV) $(REF_VENV) build *.egg-info docs/_build docs/auto_examples \
+		docs/gen_modules docs/generated docs/api.rst examples/figures

@@ -4,6 +4,7 @@ from ._activations import NAMED_ACTIVATIONS as _NAMED
 from ._classifiers import NNGPClassifier, NTKClassifier
 from ._gp_kernels import NNGPKernel, NTKKernel
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
+from ._linearized import LinearizedMLP
 from ._regressors import NNGPRegressor, NTKRegressor
 
 #: Names accepted by ``activation=`` (a callable is accepted too).
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ACTIVATIONS",
     "Kernels",
+    "LinearizedMLP",
     "NNGPClassifier",
     "NNGPKernel",
     "NNGPRegressor",

@@ -1,0 +1,473 @@
+"""LinearizedMLP: finite-width MLPs linearised around their initialisation."""
+
+import math
+import sys
+import warnings
+from numbers import Integral, Real
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._architecture import DEFAULTS, make_architecture
+from ._estimator_params import (
+    ARCHITECTURE_CONSTRAINTS,
+    DYNAMICS_CONSTRAINTS,
+    architecture_kwargs,
+)
+from ._dynamics import GradientFlowSolver, IllConditionedKernelWarning, time_to_tau
+from ._finite_network import init_params
+from ._linearization import (
+    GD_CHUNK,
+    exact_flow,
+    gd_steps,
+    network_output,
+    ntk_max_eigenvalue,
+)
+from ._precision import x64_scope
+
+__all__ = ["LinearizedMLP"]
+
+# 'auto' uses the closed form while the (n m) x (n m) empirical NTK and its
+# eigendecomposition stay cheap (128 MB, a few seconds at n m = 4000).
+_AUTO_EXACT_MAX = 4000
+# Rows per forward pass in predict: bounds the memory of the activations.
+_PREDICT_BATCH = 1024
+
+
+def _to_numpy(params):
+    return [tuple(None if leaf is None else np.asarray(leaf) for leaf in layer)
+            for layer in params]
+
+
+def _to_jax(params):
+    return [tuple(None if leaf is None else jnp.asarray(leaf) for leaf in layer)
+            for layer in params]
+
+
+def _squared_norm(layer):
+    return sum(float(np.sum(leaf ** 2)) for leaf in layer if leaf is not None)
+
+
+def _relative_changes(params0, params):
+    """Per Dense layer and total ``||theta - theta_0|| / ||theta_0||``."""
+    moved = [_squared_norm([None if a is None else b - a for a, b in zip(l0, l1)])
+             for l0, l1 in zip(params0, params)]
+    start = [_squared_norm(layer) for layer in params0]
+    layers = np.sqrt(np.array(moved) / np.array(start))
+    total = math.sqrt(sum(moved) / sum(start))
+    return layers, total
+
+
+class LinearizedMLP(RegressorMixin, BaseEstimator):
+    """Finite-width MLP(s) linearised around initialisation, trained for time t.
+
+    Each of ``n_ensemble`` networks ``depth x (Dense -> activation) -> Dense``
+    of hidden width ``width`` is initialised exactly as neural-tangents'
+    ``stax.Dense`` from ``random_state``, replaced by its first-order Taylor
+    expansion ``f_lin(theta, x) = f(theta_0, x) + J(theta_0, x)(theta -
+    theta_0)`` (one JVP; no dense Jacobian), and trained on
+    ``0.5 * mean((f(X) - y)^2)`` for time ``t`` with learning rate
+    ``learning_rate`` (neural-tangents' time scale,
+    ``tau = learning_rate * t / y.size``). As ``width`` grows the empirical
+    NTK converges to the analytic one and the ensemble mean converges to
+    ``NTKRegressor``'s prediction.
+
+    Parameters
+    ----------
+    width : int, default=512
+        Hidden width of every hidden layer.
+    depth : int, default=2
+        Number of hidden layers.
+    activation : str or callable, default="relu"
+        An activation with an elementwise forward pass (see
+        ``sklearn_ntk.ACTIVATIONS``).
+    activation_params : dict or None, default=None
+        The activation's own parameters, e.g. ``{"alpha": 0.1}``.
+    weight_std, bias_std : float, default=1.5, 0.05
+        neural-tangents' ``W_std`` and ``b_std``; ``bias_std=None`` means no
+        biases.
+    parameterization : {"ntk", "standard"}, default="ntk"
+    t : float or None, default=None
+        Training time; None (or ``inf``) trains to convergence ('exact': the limit
+        ``t -> infinity``; 'gd': until the loss stalls, see ``tol``). For
+        'gd' one unit of time is one step: ``floor(t)`` steps of size
+        ``learning_rate`` and a final step of size
+        ``(t - floor(t)) * learning_rate``.
+    learning_rate : float, default=1.0
+        Step size on ``0.5 * mean`` squared loss. 'gd' is stable while
+        ``learning_rate * lambda_max(NTK) / y.size < 2``.
+    diag_reg : float, default=0.0
+        'exact' only: ``diag_reg * mean(diag NTK)`` is added to the NTK's
+        diagonal (as in ``NTKRegressor``; the flow is solved by
+        ``sklearn_ntk._dynamics.GradientFlowSolver``, which drops the NTK's
+        numerical null space -- components that ``J^T`` maps to zero, so the
+        trained parameters do not depend on them).
+    n_ensemble : int, default=1
+        Number of independently initialised networks.
+    solver : {"auto", "exact", "gd"}, default="auto"
+        'exact': closed-form gradient flow through the empirical NTK of the
+        training set (memory ``O((n_samples n_outputs)^2)``); 'gd':
+        full-batch gradient descent with a JVP and a VJP per step (memory
+        ``O(n_parameters + n_samples width depth)``); 'auto': 'exact' when
+        ``n_samples * n_outputs <= 4000`` and ``linearize``, else 'gd'.
+    max_iter : int, default=1000
+        'gd' only: the most steps per network (a ConvergenceWarning says
+        when ``t`` needed more).
+    tol : float, default=1e-6
+        'gd' with ``t=None`` only: stop once the loss, or its decrease over
+        the last 100 steps, falls below ``tol`` times the initial loss.
+    linearize : bool, default=True
+        False trains the network itself (not its linearisation) under the
+        same 'gd' loop, for comparison.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisations; the same integer gives the same
+        predictions bit for bit.
+    verbose : int, default=0
+        'gd': print the loss every 100 steps when > 0.
+
+    Attributes
+    ----------
+    initial_params_ : list of length n_ensemble of list of (W, b)
+        Initial parameters of each network (NumPy; ``W`` of shape
+        ``(n_in, n_out)``, ``b`` of shape ``(n_out,)`` or None), in the
+        layout of neural-tangents' ``stax.Dense`` layers.
+    params_ : list of length n_ensemble of list of (W, b)
+        Trained parameters.
+    weight_change_ : dict
+        ``"layers"``: ndarray of shape (n_ensemble, depth + 1), the relative
+        change ``||theta_T - theta_0|| / ||theta_0||`` of each Dense layer
+        (weights and bias together); ``"total"``: ndarray of shape
+        (n_ensemble,), the same for all parameters.
+    empirical_ntk_ : ndarray or None
+        'exact': the empirical NTK of the training set at initialisation,
+        of shape (n_ensemble, n_samples, n_samples) for one output and
+        (n_ensemble, n_samples, n_samples, n_outputs, n_outputs) for several;
+        None for 'gd'.
+    loss_curve_ : list of length n_ensemble of ndarray
+        Training loss ``0.5 * mean((f - y)^2)``: 'gd', at every step and
+        after the last (``n_iter_ + 1`` values); 'exact', at times 0 and t.
+    n_iter_ : ndarray of shape (n_ensemble,)
+        Gradient-descent steps taken ('gd'); 1 (one closed-form solve) for
+        'exact'.
+    solver_ : str
+        The solver used.
+    n_outputs_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has string feature names.
+
+    References
+    ----------
+    Lee, J., Xiao, L., Schoenholz, S. S., Bahri, Y., Novak, R.,
+    Sohl-Dickstein, J. and Pennington, J. (2019). Wide neural networks of any
+    depth evolve as linear models under gradient descent. NeurIPS. Eqs. (6),
+    (9) and Theorem 2.1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ntk import LinearizedMLP
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((20, 3))
+    >>> y = np.sin(X[:, 0])
+    >>> model = LinearizedMLP(width=64, n_ensemble=2, random_state=0).fit(X, y)
+    >>> mean, std = model.predict(X[:3], return_std=True)
+    >>> mean.shape, std.shape
+    ((3,), (3,))
+    >>> bool(np.allclose(model.predict(X), y, atol=1e-6))  # t=None interpolates
+    True
+    """
+
+    _parameter_constraints = {
+        **ARCHITECTURE_CONSTRAINTS,
+        "width": [Interval(Integral, 1, None, closed="left")],
+        **DYNAMICS_CONSTRAINTS,
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"auto", "exact", "gd"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "linearize": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        width=512,
+        depth=DEFAULTS["depth"],
+        activation=DEFAULTS["activation"],
+        activation_params=None,
+        weight_std=DEFAULTS["weight_std"],
+        bias_std=DEFAULTS["bias_std"],
+        parameterization=DEFAULTS["parameterization"],
+        t=None,
+        learning_rate=1.0,
+        diag_reg=0.0,
+        n_ensemble=1,
+        solver="auto",
+        max_iter=1000,
+        tol=1e-6,
+        linearize=True,
+        random_state=None,
+        verbose=0,
+    ):
+        self.width = width
+        self.depth = depth
+        self.activation = activation
+        self.activation_params = activation_params
+        self.weight_std = weight_std
+        self.bias_std = bias_std
+        self.parameterization = parameterization
+        self.t = t
+        self.learning_rate = learning_rate
+        self.diag_reg = diag_reg
+        self.n_ensemble = n_ensemble
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.linearize = linearize
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    # -- fitting ---------------------------------------------------------
+
+    def _architecture(self):
+        architecture, weight_std, bias_std = make_architecture(
+            **architecture_kwargs(self))
+        if not architecture.activation.has_forward:
+            raise ValueError(
+                f"activation={self.activation!r} has a closed-form kernel but no "
+                "elementwise forward pass, so LinearizedMLP cannot build the "
+                "finite network; choose e.g. 'relu' or 'erf'."
+            )
+        return architecture, weight_std, bias_std
+
+    def _resolve_solver(self, n_samples, n_outputs):
+        if self.solver == "exact" and not self.linearize:
+            raise ValueError(
+                "solver='exact' is the closed form of the linearised network; "
+                "with linearize=False use solver='gd' (or 'auto')."
+            )
+        if self.solver != "auto":
+            return self.solver
+        small = n_samples * n_outputs <= _AUTO_EXACT_MAX
+        return "exact" if (self.linearize and small) else "gd"
+
+    def fit(self, X, y):
+        """Initialise, linearise and train ``n_ensemble`` networks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self : LinearizedMLP
+        """
+        self._validate_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        targets = y.reshape(len(y), -1)
+        self.n_outputs_ = targets.shape[1]
+        architecture, weight_std, bias_std = self._architecture()
+        self.solver_ = self._resolve_solver(*targets.shape)
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        initial, final, ntks, curves, n_iter = [], [], [], [], []
+        with x64_scope():
+            keys = jax.random.split(jax.random.PRNGKey(seed), self.n_ensemble)
+            x, y_jax = jnp.asarray(X), jnp.asarray(targets)
+            for member, key in enumerate(keys):
+                params0 = init_params(key, X.shape[1], self.width, architecture,
+                                      weight_std, bias_std, self.n_outputs_)
+                if self.solver_ == "exact":
+                    params, ntk, curve = exact_flow(
+                        params0, x, targets, self._tau(targets.size),
+                        self._weights_fn(params0, targets.size), weight_std, bias_std,
+                        architecture=architecture)
+                    ntks.append(ntk[:, :, 0, 0] if self.n_outputs_ == 1 else ntk)
+                    steps = 1  # one closed-form solve
+                else:
+                    params, curve = self._gradient_descent(
+                        params0, x, y_jax, weight_std, bias_std, architecture, member)
+                    steps = len(curve) - 1
+                initial.append(_to_numpy(params0))
+                final.append(_to_numpy(params))
+                curves.append(np.asarray(curve, dtype=np.float64))
+                n_iter.append(steps)
+
+        self.initial_params_ = initial
+        self.params_ = final
+        self.empirical_ntk_ = np.stack(ntks) if ntks else None
+        self.loss_curve_ = curves
+        self.n_iter_ = np.array(n_iter)
+        changes = [_relative_changes(p0, p) for p0, p in zip(initial, final)]
+        self.weight_change_ = {
+            "layers": np.array([layers for layers, _ in changes]),
+            "total": np.array([total for _, total in changes]),
+        }
+        return self
+
+    def _tau(self, size):
+        # neural-tangents' time scale: gradient flow on 0.5 * mean((f - y)^2).
+        return time_to_tau(self.t, self.learning_rate, size)
+
+    def _infinite_time(self):
+        return self.t is None or np.isposinf(self.t)
+
+    def _weights_fn(self, params0, n_targets):
+        n_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params0))
+        # With more targets than parameters the empirical NTK J J^T is
+        # singular by construction; the solver drops its null space, which
+        # J^T maps to zero, so the trained network is exact and the solver's
+        # advice (increase diag_reg) would be wrong here.
+        singular_by_construction = n_targets > n_params
+
+        def weights(kernel, targets, tau):
+            solver = GradientFlowSolver(kernel, self.diag_reg)
+            with warnings.catch_warnings():
+                if singular_by_construction:
+                    warnings.simplefilter("ignore", IllConditionedKernelWarning)
+                return solver.weights(targets, tau)
+
+        return weights
+
+    def _step_plan(self):
+        """(whole steps, fraction of a final step) for 'gd'."""
+        if self._infinite_time():
+            return self.max_iter, 0.0
+        whole, fraction = int(math.floor(self.t)), self.t - math.floor(self.t)
+        if whole + (fraction > 0) > self.max_iter:
+            warnings.warn(
+                f"t={self.t!r} needs {math.ceil(self.t)} gradient-descent steps "
+                f"but max_iter={self.max_iter}; training stopped at "
+                f"t={self.max_iter}. Increase max_iter or learning_rate (with "
+                "t scaled down), or use solver='exact'.",
+                ConvergenceWarning,
+            )
+            return self.max_iter, 0.0
+        return whole, fraction
+
+    def _gradient_descent(self, params0, x, y, weight_std, bias_std, architecture,
+                          member):
+        whole, fraction = self._step_plan()
+        arguments = dict(architecture=architecture, linearize=self.linearize)
+        params, losses, done = params0, [], 0
+        converged = not self._infinite_time()
+        loss = None
+        while done < whole:
+            n_steps = min(GD_CHUNK, whole - done)
+            params, chunk, loss = gd_steps(params, params0, x, y, self.learning_rate,
+                                           n_steps, weight_std, bias_std, **arguments)
+            losses.extend(np.asarray(chunk[:n_steps]).tolist())
+            done += n_steps
+            loss = float(loss)
+            self._check_finite(loss, losses[0], params0, x, y.size, weight_std, bias_std,
+                               architecture)
+            if self.verbose:
+                print(f"LinearizedMLP: network {member + 1}/{self.n_ensemble}, "
+                      f"step {done}, loss {loss:.6e}", file=sys.stdout, flush=True)
+            if self._infinite_time() and self._stalled(losses, loss):
+                converged = True
+                break
+        if fraction > 0:
+            params, chunk, loss = gd_steps(params, params0, x, y,
+                                           self.learning_rate * fraction, 1,
+                                           weight_std, bias_std, **arguments)
+            losses.append(float(chunk[0]))
+            loss = float(loss)
+            self._check_finite(loss, losses[0], params0, x, y.size, weight_std, bias_std,
+                               architecture)
+        if loss is None:  # t = 0: no step
+            _, _, loss = gd_steps(params, params0, x, y, 0.0, 0, weight_std,
+                                  bias_std, **arguments)
+            loss = float(loss)
+        if not converged:
+            warnings.warn(
+                f"solver='gd' with t=None did not converge in max_iter="
+                f"{self.max_iter} steps (loss {loss:.3e}); increase max_iter or "
+                "learning_rate, or use solver='exact'.",
+                ConvergenceWarning,
+            )
+        return params, losses + [loss]
+
+    def _stalled(self, losses, loss):
+        initial = losses[0]
+        start = losses[-min(GD_CHUNK, len(losses))]
+        return loss <= self.tol * initial or start - loss <= self.tol * initial
+
+    def _check_finite(self, loss, initial, params0, x, size, weight_std, bias_std,
+                      architecture):
+        # A stable step never raises the linearised loss; a growth by 1e4
+        # (the real network may rise transiently, never by that much) means
+        # the step is beyond 2 y.size / lambda_max(NTK).
+        if np.isfinite(loss) and loss <= 1e4 * max(initial, 1e-300):
+            return
+        eigenvalue = float(ntk_max_eigenvalue(params0, x, weight_std, bias_std,
+                                              architecture=architecture))
+        limit = 2 * size / eigenvalue
+        raise ValueError(
+            f"gradient descent diverged (loss {loss:.3e}) with learning_rate="
+            f"{self.learning_rate!r}: it is stable only while learning_rate < "
+            f"2 * y.size / lambda_max(NTK) = {limit:.3e} here. Decrease "
+            "learning_rate (and increase t to keep the training time), "
+            "standardise X, or use solver='exact'."
+        )
+
+    # -- prediction ------------------------------------------------------
+
+    def _member_outputs(self, X):
+        architecture, weight_std, bias_std = self._architecture()
+        outputs = []
+        with x64_scope():
+            for params0, params in zip(self.initial_params_, self.params_):
+                params0, params = _to_jax(params0), _to_jax(params)
+                rows = [
+                    np.asarray(network_output(
+                        params, params0, jnp.asarray(X[start:start + _PREDICT_BATCH]),
+                        weight_std, bias_std, architecture=architecture,
+                        linearize=self.linearize))
+                    for start in range(0, len(X), _PREDICT_BATCH)
+                ]
+                outputs.append(np.concatenate(rows) if rows else
+                               np.zeros((0, self.n_outputs_)))
+        return np.stack(outputs)
+
+    def predict(self, X, return_std=False):
+        """Ensemble mean of the trained networks' outputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return the standard deviation across ensemble members (zero
+            for ``n_ensemble=1``).
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        y_std : ndarray of the same shape
+            Only when ``return_std``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        outputs = self._member_outputs(X)
+        mean, std = outputs.mean(axis=0), outputs.std(axis=0)
+        if self._y_1d:
+            mean, std = mean[:, 0], std[:, 0]
+        return (mean, std) if return_std else mean
