@@ -306,7 +306,7 @@ def test_repr():
     )
     compound = ConstantKernel(2.0) * NTKKernel(depth=1) + WhiteKernel(0.5)
     assert repr(compound) == (
-        "1.41**2 * NTKKernel(weight_std=1.5, bias_std=0.05, depth=1, "
+        "1.41**2 * NTKKernel(weight_std=1.5, bias_std=2, depth=1, "
         "activation='relu') + WhiteKernel(noise_level=0.5)"
     )
     # The repr of a base kernel evaluates back to an equal kernel.
