@@ -25,6 +25,7 @@ __all__ = [
     "init_params",
     "apply_network",
     "layer_features",
+    "ntk_from_features",
     "empirical_ntk",
     "empirical_kernels",
 ]
@@ -174,7 +175,7 @@ def layer_features(params, x, weight_std, bias_std, *, architecture):
     return inputs, list(hidden) + [readout]
 
 
-def _ntk_from_features(features1, features2, weight_std, bias_std, architecture):
+def ntk_from_features(features1, features2, weight_std, bias_std, architecture):
     """Sum over layers of ``(c_W H1 H2^T + c_b) * (Delta1 Delta2^T)``,
     shaped (n1, n2, n_outputs, n_outputs)."""
     (inputs1, signals1), (inputs2, signals2) = features1, features2
@@ -212,7 +213,7 @@ def empirical_ntk(params, x1, x2, weight_std, bias_std, *, architecture):
                                architecture=architecture)
     features2 = layer_features(params, x2, weight_std, bias_std,
                                architecture=architecture)
-    return _ntk_from_features(features1, features2, weight_std, bias_std,
+    return ntk_from_features(features1, features2, weight_std, bias_std,
                               architecture)
 
 
@@ -240,7 +241,7 @@ def empirical_kernels(params, x1, x2, weight_std, bias_std, *, architecture):
     h1, h2 = inputs1[-1], inputs2[-1]
     b2 = bias_std ** 2 if architecture.has_bias else 0.0
     nngp = weight_std ** 2 * (h1 @ h2.T) / h1.shape[-1] + b2
-    ntk = _ntk_from_features((inputs1, signals1), (inputs2, signals2),
+    ntk = ntk_from_features((inputs1, signals1), (inputs2, signals2),
                              weight_std, bias_std, architecture)
     return nngp, ntk[:, :, 0, 0]
 

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._finite_network import apply_network, empirical_ntk
+from ._finite_network import apply_network, layer_features, ntk_from_features
 
 __all__ = [
     "GD_CHUNK",
@@ -151,7 +151,9 @@ def gd_steps(params, params0, x, y, step_size, n_steps, weight_std, bias_std, *,
 
 @functools.partial(jax.jit, static_argnames=("architecture",))
 def _ntk_and_outputs(params0, x, weight_std, bias_std, *, architecture):
-    ntk = empirical_ntk(params0, x, x, weight_std, bias_std, architecture=architecture)
+    # One set of per-layer factors serves both sides of the symmetric kernel.
+    features = layer_features(params0, x, weight_std, bias_std, architecture=architecture)
+    ntk = ntk_from_features(features, features, weight_std, bias_std, architecture)
     f0 = apply_network(params0, x, weight_std, bias_std, architecture=architecture)
     return ntk, f0
 

@@ -286,15 +286,18 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         architecture, weight_std, bias_std = self._architecture()
         self.solver_ = self._resolve_solver(*targets.shape)
 
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+        # One seed per member drawn by NumPy (not jax.random.split, whose
+        # output changed between JAX versions): the same random_state gives
+        # the same networks under every supported JAX.
+        seeds = check_random_state(self.random_state).randint(
+            np.iinfo(np.int32).max, size=self.n_ensemble)
         initial, final, ntks, curves, n_iter = [], [], [], [], []
         with x64_scope():
-            keys = jax.random.split(jax.random.PRNGKey(seed), self.n_ensemble)
             x, y_jax = jnp.asarray(X), jnp.asarray(targets)
-            for member, key in enumerate(keys):
-                params0 = init_params(key, X.shape[1], self.width, architecture,
-                                      weight_std, bias_std, self.n_outputs_)
+            for member, seed in enumerate(seeds):
+                params0 = init_params(jax.random.PRNGKey(int(seed)), X.shape[1],
+                                      self.width, architecture, weight_std, bias_std,
+                                      self.n_outputs_)
                 if self.solver_ == "exact":
                     params, ntk, curve = exact_flow(
                         params0, x, targets, self._tau(targets.size),
