@@ -323,16 +323,21 @@ MC_RTOL = 0.08
 
 
 def _monte_carlo_kernels(key, x, weight_std, bias_std, *, architecture, n_samples):
-    def one_network(network_key):
-        params = init_params(network_key, x.shape[1], MC_WIDTH, architecture,
-                             weight_std, bias_std)
+    # init_params draws with NumPy (seeded by each key), so sample the
+    # networks in Python and stack them; the kernels of all networks are then
+    # evaluated at once (200 x 4k parameters, about 30 MB), eagerly:
+    # compiling per activation would cost more than the sampling itself.
+    networks = [init_params(network_key, x.shape[1], MC_WIDTH, architecture,
+                            weight_std, bias_std)
+                for network_key in jax.random.split(key, n_samples)]
+    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *networks)
+
+    def one_network(params):
         return empirical_kernels(params, x, x, weight_std, bias_std,
                                  architecture=architecture)
 
-    # All networks at once (200 x 4k parameters, about 30 MB), eagerly:
-    # compiling per activation would cost more than the sampling itself.
     with jax.disable_jit():
-        nngp, ntk = jax.vmap(one_network)(jax.random.split(key, n_samples))
+        nngp, ntk = jax.vmap(one_network)(stacked)
     return nngp.mean(axis=0), ntk.mean(axis=0)
 
 
