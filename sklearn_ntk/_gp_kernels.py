@@ -489,7 +489,8 @@ class NNGPKernel(_InfiniteWidthKernel):
     >>> X = rng.standard_normal((20, 3))
     >>> y = np.cos(X[:, 1])
     >>> kernel = NNGPKernel(weight_std=1.5, bias_std=0.05, depth=2)
-    >>> K = compute_kernels(X, depth=2, get="nngp").nngp
+    >>> K = compute_kernels(X, depth=2, weight_std=1.5, bias_std=0.05,
+    ...                     get="nngp").nngp
     >>> bool(np.array_equal(kernel(X), K))
     True
     >>> gpr = GaussianProcessRegressor(kernel=kernel, alpha=1e-2, optimizer=None)
