@@ -103,15 +103,19 @@ _BARRIER = getattr(jax.lax, "optimization_barrier", None)
 
 
 @functools.partial(
-    jax.jit, static_argnames=("architecture", "compute_ntk", "symmetric")
+    jax.jit, static_argnames=("architecture", "want_nngp", "want_ntk", "symmetric")
 )
-def _kernel_tile(x1, x2, weight_std, bias_std, *, architecture, compute_ntk, symmetric):
+def _kernel_tile(x1, x2, weight_std, bias_std, *, architecture, want_nngp, want_ntk,
+                 symmetric):
+    """The requested kernels of one tile, as a tuple (NNGP first)."""
     def recursion(a, b, ntk):
         return kernel_recursion(a, b, weight_std, bias_std, architecture=architecture,
                                 compute_ntk=ntk, symmetric=symmetric)
 
-    if not compute_ntk:
+    if not want_ntk:
         return (recursion(x1, x2, False)[0],)
+    if not want_nngp:
+        return (recursion(x1, x2, True)[1],)
     if _BARRIER is None:
         return recursion(x1, x2, True)
     # Two independent chains, each one loop fusion over the tile: when the
@@ -360,13 +364,15 @@ def compute_kernels(
         return _kernel_tile(
             jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
             weight_std, bias_std, architecture=architecture,
-            compute_ntk=want_ntk, symmetric=symmetric,
+            want_nngp=want_nngp, want_ntk=want_ntk, symmetric=symmetric,
         )
 
-    outputs = run_tiles(tile_fn, x1, x2, 1 + want_ntk, out_dtype,
+    outputs = run_tiles(tile_fn, x1, x2, want_nngp + want_ntk, out_dtype,
                         max_block_bytes, n_jobs)
+    # Only the requested kernels are computed (the NTK alone skips the
+    # separate NNGP chain).
     return Kernels(outputs[0] if want_nngp else None,
-                   outputs[1] if want_ntk else None)
+                   outputs[-1] if want_ntk else None)
 
 
 def compute_kernel_diagonals(X, **architecture_kwargs):
