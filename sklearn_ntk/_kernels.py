@@ -135,7 +135,7 @@ def _diagonal(x, weight_std, bias_std, *, architecture):
 
 @jax.jit
 def _transpose_tile(tile):
-    return jnp.swapaxes(tile, 0, 1)
+    return tile.T
 
 
 @jax.jit
@@ -143,9 +143,7 @@ def _symmetrize_tile(tile):
     """Copy the upper triangle onto the lower one: exact symmetry whatever
     the rounding order of an activation's formulas."""
     index = jnp.arange(tile.shape[0])
-    lower = (index[:, None] > index[None, :]).reshape(
-        tile.shape[:2] + (1,) * (tile.ndim - 2))
-    return jnp.where(lower, jnp.swapaxes(tile, 0, 1), tile)
+    return jnp.where(index[:, None] > index[None, :], tile.T, tile)
 
 
 def tile_size(n_rows, max_block_bytes, itemsize=8):
@@ -183,15 +181,14 @@ def _n_workers(n_jobs):
     return max(1, int(n_jobs))
 
 
-def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
-              trailing_shape=()):
+def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs):
     """Evaluate ``tile_fn`` on tiles of ``(x1, x2)`` and assemble full matrices.
 
     Parameters
     ----------
     tile_fn : callable
         ``tile_fn(x1_tile, x2_tile, symmetric) -> tuple of n_outputs arrays``
-        of shape ``(rows1, rows2) + trailing_shape``; called inside the x64
+        of shape ``(rows1, rows2)``; called inside the x64
         scope of the worker thread.
     x1 : ndarray of shape (n1, d)
     x2 : ndarray of shape (n2, d) or None
@@ -200,7 +197,7 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
 
     Returns
     -------
-    list of ndarray of shape (n1, n2) + trailing_shape
+    list of ndarray of shape (n1, n2)
     """
     symmetric = x2 is None
     n1 = x1.shape[0]
@@ -210,7 +207,7 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
     side2 = side1 if symmetric else tile_size(n2, max_block_bytes, itemsize)
     x1_padded = _pad_rows(x1, side1)
     x2_padded = x1_padded if symmetric else _pad_rows(x2, side2)
-    outputs = [np.empty((n1, n2) + trailing_shape, dtype=out_dtype)
+    outputs = [np.empty((n1, n2), dtype=out_dtype)
                for _ in range(n_outputs)]
     starts1 = range(0, n1, side1)
     starts2 = range(0, n2, side2)
