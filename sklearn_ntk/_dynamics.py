@@ -16,15 +16,21 @@ train kernel:
 
 * ``tau = None`` (infinite time): a Cholesky factorisation (LAPACK
   ``potrf``), the cheapest factorisation there is;
-* finite ``tau``: one symmetric eigendecomposition (LAPACK ``syevr``),
-  shared by every finite time, so that predictions at many times cost one
-  matrix product each. Measured on this project's 2-core machine at
-  n = 4000: ``syevr`` 20 s, ``syevd`` 31 s, the tridiagonal reduction alone
-  (``sytrd``) 13 s, ``potrf`` 0.3-0.5 s. A Krylov (Lanczos) application of
-  ``phi_tau`` would avoid the O(n^3) step for the mean but not for the
-  covariance (n_test right-hand sides), and not across many times; the
-  eigendecomposition is the choice until the mean-only path is worth it
-  (see benchmarks/bench_regressors.py for fit + predict figures).
+* finite ``tau``, weights of a few target columns (the mean): the
+  extended Krylov space of :mod:`._krylov`, built from the same Cholesky
+  factor plus matrix-vector products, and shared by every finite time (a
+  grid of times extends one basis until each has converged);
+* finite ``tau``, many right-hand sides (the covariance needs one per test
+  point), or a kernel whose Cholesky factorisation failed: one symmetric
+  eigendecomposition (LAPACK ``syevr``), shared by every finite time.
+
+Measured on this project's 2-core machine: at n = 4000 ``syevr`` took 20 s,
+``syevd`` 31 s and ``potrf`` 0.3-0.5 s, while the Krylov weights of the
+depth-3 ReLU NTK (``diag_reg = 0.1``) converged to 1e-12 with about 30 basis
+vectors, i.e. 15 triangular-solve pairs and 15 matrix-vector products on top
+of the Cholesky factor (see benchmarks/bench_regressors.py for fit + predict
+figures). The eigendecomposition remains the fallback when the basis does
+not converge within ``max_dim`` vectors.
 
 Numerics (where neural-tangents 0.6.5 returns NaN or garbage):
 
@@ -41,12 +47,15 @@ Numerics (where neural-tangents 0.6.5 returns NaN or garbage):
   with a warning naming the remedy (increase ``diag_reg``).
 """
 
+import functools
 import threading
 import warnings
 
 import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
+
+from ._krylov import ExtendedKrylovBasis
 
 __all__ = [
     "GradientFlowSolver",
@@ -57,6 +66,19 @@ __all__ = [
     "time_to_tau",
 ]
 
+
+#: Finite-time weights of at most this many target columns use the extended
+#: Krylov basis; wider blocks (the covariance's one column per test point) use
+#: the eigendecomposition, whose cost does not grow with the columns.
+KRYLOV_MAX_COLUMNS = 16
+
+#: Largest Krylov basis (vectors per target column, and in all) before the
+#: eigendecomposition takes over. At n = 8000 a basis vector costs about
+#: 0.1 s (two triangular solves or one product with the kernel, memory
+#: bound) against minutes for the eigendecomposition; at n = 1000 the
+#: difficult kernels measured (condition number 1e6) needed about 100.
+KRYLOV_MAX_DIM_PER_COLUMN = 200
+KRYLOV_MAX_DIM = 600
 
 #: Below this reciprocal condition number the Cholesky solution is still used
 #: but a warning says how many digits it loses.
@@ -190,16 +212,20 @@ class GradientFlowSolver:
         self._eigen = None
         self._cholesky_failed = False
         self._warned_cholesky = False
+        self._krylov = None
         self._lock = threading.Lock()
+        self._krylov_lock = threading.Lock()
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        del state["_lock"]
+        del state["_lock"], state["_krylov_lock"]
+        state["_krylov"] = None  # holds closures over the factor; rebuilt on demand
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._krylov_lock = threading.Lock()
 
     @property
     def n_samples(self):
@@ -329,17 +355,75 @@ class GradientFlowSolver:
             raise ValueError(f"tau={tau!r} must be >= 0 or None (infinite time).")
         column = targets.ndim == 1
         rhs = targets[:, None] if column else targets
-        if tau is None or np.isposinf(tau):
-            factor = self._infinite_time_factor()
-            if factor is not None:
-                out = scipy.linalg.cho_solve((factor, True), rhs, check_finite=False)
-            else:
-                out = self.weights_from_projection(self.project(rhs), None)
-        elif tau == 0:
-            out = np.zeros_like(rhs)
-        else:
-            out = self.weights_from_projection(self.project(rhs), tau)
+        out = self.weights_at_times(rhs, [tau])[0]
         return out[:, 0] if column else out
+
+    def weights_at_times(self, targets, taus):
+        """:meth:`weights` at several times, sharing every factorisation.
+
+        Parameters
+        ----------
+        targets : ndarray of shape (n, m)
+        taus : sequence of (float or None)
+
+        Returns
+        -------
+        list of ndarray of shape (n, m), one per ``tau``
+        """
+        targets = np.asarray(targets, dtype=np.float64)
+        finite = sorted({float(tau) for tau in taus
+                         if tau is not None and not np.isposinf(tau) and tau > 0})
+        finite_weights = dict(zip(finite, self._finite_time_weights(targets, finite)))
+        out = []
+        for tau in taus:
+            if tau is None or np.isposinf(tau):
+                out.append(self._infinite_time_weights(targets))
+            elif tau == 0:
+                out.append(np.zeros_like(targets))
+            else:
+                out.append(finite_weights[float(tau)])
+        return out
+
+    def _infinite_time_weights(self, rhs):
+        factor = self._infinite_time_factor()
+        if factor is not None:
+            return scipy.linalg.cho_solve((factor, True), rhs, check_finite=False)
+        return self.weights_from_projection(self.project(rhs), None)
+
+    def _finite_time_weights(self, rhs, taus):
+        """``phi_tau(Theta) rhs`` for positive finite ``taus`` (see the module notes)."""
+        if not taus:
+            return []
+        functions = [functools.partial(spectral_filter, tau=tau) for tau in taus]
+        if self._eigen is None and rhs.shape[1] <= KRYLOV_MAX_COLUMNS:
+            basis = self._krylov_basis(rhs)
+            if basis is not None:
+                with self._krylov_lock:
+                    result = basis.apply(functions)
+                if result is not None:
+                    return result
+        projection = self.project(rhs)
+        return [self.weights_from_projection(projection, tau) for tau in taus]
+
+    def _krylov_basis(self, rhs):
+        """The extended Krylov basis of ``(Theta, rhs)``, kept for the last ``rhs``."""
+        factor = self._cholesky_factor()
+        if factor is None:
+            return None
+        with self._krylov_lock:
+            if self._krylov is None or not np.array_equal(self._krylov.rhs, rhs):
+                max_dim = min(KRYLOV_MAX_DIM, KRYLOV_MAX_DIM_PER_COLUMN * rhs.shape[1])
+                self._krylov = ExtendedKrylovBasis(
+                    self._matvec,
+                    functools.partial(_cho_solve, factor),
+                    rhs.copy(),
+                    max_dim,
+                )
+            return self._krylov
+
+    def _matvec(self, block):
+        """``Theta @ block`` without forming the regularised kernel."""
+        return self.k_train_train @ block + self.regularizer * block
 
     def whiten(self, rhs, tau):
         """``A`` with ``A^T A = rhs^T Theta^{-1} (I - exp(-tau Theta)) rhs``.
@@ -364,6 +448,10 @@ class GradientFlowSolver:
                 )
         values, _ = self.eigen()
         return np.sqrt(spectral_filter(values, tau))[:, None] * self.project(rhs)
+
+
+def _cho_solve(factor, rhs):
+    return scipy.linalg.cho_solve((factor, True), rhs, check_finite=False)
 
 
 def _finish_covariance(cov_or_var, diag_only):

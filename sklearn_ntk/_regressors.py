@@ -419,10 +419,12 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
     def predict_at_times(self, X, times, return_std=False, return_cov=False):
         """Predictions at several training times, sharing every factorisation.
 
-        The test-train kernel is computed once, and so is the
-        eigendecomposition of the train kernel (one for all finite times;
-        ``None``/``inf`` uses the Cholesky factor), so each extra time costs
-        a few matrix products. ``self.t`` is ignored.
+        The test-train kernel is computed once, and so is every
+        factorisation of the train kernel: the means at all times come from
+        its Cholesky factor and one extended Krylov basis, extended until
+        every time has converged; the covariances at finite times from one
+        eigendecomposition. Each extra time costs a few matrix products.
+        ``self.t`` is ignored.
 
         Parameters
         ----------
@@ -446,13 +448,15 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         k_mean = getattr(k_test_train, self._dynamics_kernel)
         solver = self._state.solver
         taus = [self._tau(t) for t in times]
-        finite = any(tau is not None for tau in taus)
-        if finite:
+        if not covariance:
+            # One Cholesky factor and one Krylov basis serve every time.
+            means = [k_mean @ w for w in solver.weights_at_times(self.y_train_, taus)]
+            return self._shape_outputs(np.stack(means), None, False, False)
+        if any(tau is not None for tau in taus):
             # Projections onto the eigenbasis, shared by all finite times.
             projected_targets = solver.project(self.y_train_)
             projected_test = solver.project(k_mean.T)
-        if covariance:
-            prior = self._prior_variance(X) if return_std else self._prior_covariance(X)
+        prior = self._prior_variance(X) if return_std else self._prior_covariance(X)
         means, spreads = [], []
         for tau in taus:
             if tau is None:
@@ -464,14 +468,12 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
                 filtered = spectral_filter(solver.eigen()[0], tau)[:, None]
                 means.append(projected_test.T @ (filtered * projected_targets))
                 test_weights = projected_test
-            if covariance:
-                spreads.append(self._covariance(
-                    k_test_train, prior, tau, diag_only=return_std,
-                    projected=test_weights,
-                ))
-        mean = np.stack(means)
-        spread = np.stack(spreads) if covariance else None
-        return self._shape_outputs(mean, spread, return_std, return_cov)
+            spreads.append(self._covariance(
+                k_test_train, prior, tau, diag_only=return_std,
+                projected=test_weights,
+            ))
+        return self._shape_outputs(np.stack(means), np.stack(spreads),
+                                   return_std, return_cov)
 
     @staticmethod
     def _check_times(times):
@@ -587,9 +589,12 @@ class NTKRegressor(_InfiniteWidthRegressor):
     Notes
     -----
     ``t=None`` uses a Cholesky factorisation of the regularised train NTK;
-    a finite ``t`` one eigendecomposition, shared with :meth:`predict_at_times`
-    and with later fits at other times (a module-level cache keyed on the
-    training data, the architecture and ``diag_reg``). Where the train
+    the mean at a finite ``t`` adds an extended Krylov basis built from that
+    factor (no dense eigendecomposition), and only the covariance at a
+    finite ``t`` needs one eigendecomposition. All are shared with
+    :meth:`predict_at_times` and with later fits at other times (a
+    module-level cache keyed on the training data, the architecture and
+    ``diag_reg``). Where the train
     kernel is singular (duplicate rows with ``diag_reg=0``) its numerical
     null space is dropped with a warning instead of returning NaN as
     neural-tangents does.

@@ -236,31 +236,39 @@ def test_cache_is_bounded(data, monkeypatch):
     assert len(KERNEL_CACHE._entries) == 2  # too large: not stored
 
 
-def test_grid_search_over_ten_times_reuses_kernels_and_eigendecompositions(
+def test_grid_search_over_ten_times_reuses_kernels_and_factorisations(
         rng, monkeypatch):
     # Deterministic stand-in for "10 times cost at most 2x one fit" (the
     # wall-clock figures are in benchmarks/bench_regressors.py): the same
-    # kernels and factorisations as a one-candidate search, nothing more.
+    # kernels, factorisations and Krylov bases as a one-candidate search.
+    from sklearn_ntk import _dynamics
+
     X = rng.standard_normal((60, 3))
     y = np.sin(X[:, 0])
     kernels = _count_kernel_calls(monkeypatch)
-    eighs = {"n": 0}
-    original_eigh = scipy.linalg.eigh
+    calls = {"cholesky": 0, "eigh": 0, "basis": 0}
 
-    def counting_eigh(*args, **kwargs):
-        eighs["n"] += 1
-        return original_eigh(*args, **kwargs)
+    def counting(name, original):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+        return wrapper
 
-    monkeypatch.setattr(scipy.linalg, "eigh", counting_eigh)
+    monkeypatch.setattr(scipy.linalg, "cholesky", counting("cholesky", scipy.linalg.cholesky))
+    monkeypatch.setattr(scipy.linalg, "eigh", counting("eigh", scipy.linalg.eigh))
+    monkeypatch.setattr(_dynamics, "ExtendedKrylovBasis",
+                        counting("basis", _dynamics.ExtendedKrylovBasis))
     counts = []
     for times in ([5.0], [1.0, 3.0, 5.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4]):
         KERNEL_CACHE.clear()
-        kernels["n"] = eighs["n"] = 0
+        kernels["n"] = 0
+        calls.update(cholesky=0, eigh=0, basis=0)
         GridSearchCV(NTKRegressor(), {"t": times}, cv=3).fit(X, y)
-        counts.append((kernels["n"], eighs["n"]))
-    # 3 folds x (train + test-train) + the refit's train kernel; one
-    # eigendecomposition per fold and one for the refit.
-    assert counts[0] == counts[1] == (7, 4)
+        counts.append((kernels["n"], calls["cholesky"], calls["basis"], calls["eigh"]))
+    # 3 folds x (train + test-train) + the refit's train kernel; one Cholesky
+    # factor and one Krylov basis per fold and for the refit; the mean never
+    # needs an eigendecomposition.
+    assert counts[0] == counts[1] == (7, 4, 4, 0)
 
 
 # -- bad input --------------------------------------------------------------------
