@@ -15,7 +15,14 @@ of Lee et al. (2019), eq. 16, from one factorisation of the (regularised)
 train kernel:
 
 * ``tau = None`` (infinite time): a Cholesky factorisation (LAPACK
-  ``potrf``), the cheapest factorisation there is;
+  ``potrf``), the cheapest factorisation there is. From
+  ``MIXED_PRECISION_MIN_N`` rows on, the weights come from a float32
+  factorisation refined to float64 accuracy by iterative refinement with
+  float64 residuals (the strategy of LAPACK's ``dsposv``): the float32
+  ``potrf`` costs about half the float64 one and each refinement step one
+  matrix-vector product; it stops when the backward error is at the
+  float64 level (``||r|| <= ||x|| ||Theta|| eps sqrt(n)``) and falls back
+  to float64 when the kernel is too ill-conditioned for float32;
 * finite ``tau``, weights of a few target columns (the mean): the
   extended Krylov space of :mod:`._krylov`, built from the same Cholesky
   factor plus matrix-vector products, and shared by every finite time (a
@@ -67,10 +74,12 @@ __all__ = [
 ]
 
 
-#: Finite-time weights of at most this many target columns use the extended
-#: Krylov basis; wider blocks (the covariance's one column per test point) use
-#: the eigendecomposition, whose cost does not grow with the columns.
-KRYLOV_MAX_COLUMNS = 16
+#: Weights of at most this many target columns use the iterative methods
+#: (mixed-precision refinement at infinite time, the extended Krylov basis at
+#: finite times), whose cost grows with the columns; wider blocks (the
+#: covariance's one column per test point) use the float64 Cholesky factor
+#: or the eigendecomposition.
+ITERATIVE_MAX_COLUMNS = 16
 
 #: Largest Krylov basis (vectors per target column, and in all) before the
 #: eigendecomposition takes over. At n = 8000 a basis vector costs about
@@ -79,6 +88,15 @@ KRYLOV_MAX_COLUMNS = 16
 #: difficult kernels measured (condition number 1e6) needed about 100.
 KRYLOV_MAX_DIM_PER_COLUMN = 200
 KRYLOV_MAX_DIM = 600
+
+#: From this many training rows on, infinite-time weights use the float32
+#: Cholesky factor with float64 iterative refinement (see the module notes).
+MIXED_PRECISION_MIN_N = 2048
+
+#: Refinement steps before mixed precision gives way to float64. Each step
+#: gains about -log10(cond * 6e-8) digits; needing more than this many means
+#: a condition number near 1e7, where float64 is the better tool.
+MAX_REFINEMENT_STEPS = 10
 
 #: Below this reciprocal condition number the Cholesky solution is still used
 #: but a warning says how many digits it loses.
@@ -213,6 +231,9 @@ class GradientFlowSolver:
         self._cholesky_failed = False
         self._warned_cholesky = False
         self._krylov = None
+        self._factor32 = None
+        self._mixed_failed = False
+        self._norm = None
         self._lock = threading.Lock()
         self._krylov_lock = threading.Lock()
 
@@ -385,17 +406,65 @@ class GradientFlowSolver:
         return out
 
     def _infinite_time_weights(self, rhs):
+        if (self._cholesky is None and self.n_samples >= MIXED_PRECISION_MIN_N
+                and rhs.shape[1] <= ITERATIVE_MAX_COLUMNS):
+            weights = self._mixed_precision_solve(rhs)
+            if weights is not None:
+                return weights
         factor = self._infinite_time_factor()
         if factor is not None:
             return scipy.linalg.cho_solve((factor, True), rhs, check_finite=False)
         return self.weights_from_projection(self.project(rhs), None)
+
+    def _float32_factor(self):
+        """Lower Cholesky factor of the regularised kernel in float32, or None."""
+        with self._lock:
+            if self._factor32 is None and not self._mixed_failed:
+                matrix = self.k_train_train.astype(np.float32)
+                matrix[np.diag_indices_from(matrix)] += np.float32(self.regularizer)
+                try:
+                    self._factor32 = scipy.linalg.cholesky(
+                        matrix, lower=True, overwrite_a=True, check_finite=False
+                    )
+                except np.linalg.LinAlgError:
+                    self._mixed_failed = True
+            return self._factor32
+
+    def _mixed_precision_solve(self, rhs):
+        """``Theta^{-1} rhs`` to float64 accuracy from the float32 factor.
+
+        Iterative refinement: ``x += Theta_32^{-1} (rhs - Theta x)`` with the
+        residual in float64, until the backward error is at the float64
+        level (LAPACK ``dsposv``'s test). Returns None, and stops trying
+        mixed precision for this kernel, if the float32 factorisation fails
+        or the refinement does not converge.
+        """
+        factor = self._float32_factor()
+        if factor is None:
+            return None
+        if self._norm is None:
+            # Symmetric: the infinity norm is the 1-norm.
+            self._norm = _one_norm(self.k_train_train) + self.regularizer
+        threshold = np.finfo(np.float64).eps * np.sqrt(self.n_samples) * self._norm
+        solution = np.zeros_like(rhs)
+        residual = rhs
+        for _ in range(MAX_REFINEMENT_STEPS + 1):
+            solution = solution + _float32_solve(factor, residual)
+            residual = rhs - self._matvec(solution)
+            size = np.abs(solution).max(axis=0)
+            if not np.all(np.isfinite(size)):
+                break
+            if np.all(np.abs(residual).max(axis=0) <= threshold * size):
+                return solution
+        self._mixed_failed = True
+        return None
 
     def _finite_time_weights(self, rhs, taus):
         """``phi_tau(Theta) rhs`` for positive finite ``taus`` (see the module notes)."""
         if not taus:
             return []
         functions = [functools.partial(spectral_filter, tau=tau) for tau in taus]
-        if self._eigen is None and rhs.shape[1] <= KRYLOV_MAX_COLUMNS:
+        if self._eigen is None and rhs.shape[1] <= ITERATIVE_MAX_COLUMNS:
             basis = self._krylov_basis(rhs)
             if basis is not None:
                 with self._krylov_lock:
@@ -448,6 +517,15 @@ class GradientFlowSolver:
                 )
         values, _ = self.eigen()
         return np.sqrt(spectral_filter(values, tau))[:, None] * self.project(rhs)
+
+
+def _float32_solve(factor, rhs):
+    """``L^{-T} L^{-1} rhs`` with a float32 factor, scaled against under/overflow."""
+    scale = np.abs(rhs).max(axis=0)
+    scale[scale == 0] = 1.0
+    solved = scipy.linalg.cho_solve((factor, True), (rhs / scale).astype(np.float32),
+                                    check_finite=False)
+    return solved.astype(np.float64) * scale
 
 
 def _cho_solve(factor, rhs):

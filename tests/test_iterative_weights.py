@@ -1,4 +1,8 @@
-"""Extended Krylov weights of the gradient flow against dense references.
+"""Iterative gradient-flow weights against dense references.
+
+Two methods replace dense factorisations for the weights of a few target
+columns: the extended Krylov basis (finite times) and float32 Cholesky with
+float64 iterative refinement (infinite time, large n).
 
 Expectations are computed independently of the Krylov code: ``phi_tau``
 applied through ``numpy.linalg.eigh`` (LAPACK ``syevd``, not the ``syevr``
@@ -175,7 +179,7 @@ def test_solver_falls_back_to_the_eigendecomposition(rng, monkeypatch):
 def test_many_columns_use_the_eigendecomposition(rng, monkeypatch):
     n = 100
     k = _kernel(rng, n, 5, 0.01)
-    rhs = rng.standard_normal((n, _dynamics.KRYLOV_MAX_COLUMNS + 1))
+    rhs = rng.standard_normal((n, _dynamics.ITERATIVE_MAX_COLUMNS + 1))
     calls = _counting_eigh(monkeypatch)
     GradientFlowSolver(k).weights(rhs, 0.1)
     assert calls["n"] == 1
@@ -190,3 +194,51 @@ def test_solver_with_a_basis_pickles(rng):
     restored = pickle.loads(pickle.dumps(solver))
     np.testing.assert_allclose(restored.weights(y, 0.1), before,
                                rtol=0, atol=1e-12 * np.abs(before).max())
+
+
+# -- mixed precision at infinite time --------------------------------------------
+
+
+@pytest.mark.parametrize("d, diag_reg", CASES)
+def test_mixed_precision_matches_float64_cholesky(rng, monkeypatch, d, diag_reg):
+    # Refinement stops at a float64-level backward error, so both solutions
+    # are within cond * eps (<= ~1e-10 here) of the exact one.
+    monkeypatch.setattr(_dynamics, "MIXED_PRECISION_MIN_N", 1)
+    n = 400
+    k = _kernel(rng, n, d, 0.0)
+    y = rng.standard_normal((n, 2))
+    solver = GradientFlowSolver(k, diag_reg=diag_reg)
+    weights = solver.weights(y, None)
+    assert solver._factor32 is not None and solver._cholesky is None
+    regularized = k + diag_reg * np.mean(np.diag(k)) * np.eye(n)
+    expected = scipy.linalg.cho_solve((scipy.linalg.cholesky(regularized, lower=True), True), y)
+    assert _relative(weights, expected) < TOL
+    # Without the refinement the float32 solution is visibly worse.
+    one_pass = _dynamics._float32_solve(solver._factor32, y)
+    assert _relative(one_pass, expected) > 1e2 * _relative(weights, expected)
+
+
+def test_mixed_precision_gives_way_to_float64_when_singular(rng, monkeypatch):
+    # Duplicate rows without diag_reg: exactly singular, beyond float32.
+    monkeypatch.setattr(_dynamics, "MIXED_PRECISION_MIN_N", 1)
+    x = rng.standard_normal((150, 3))
+    k = compute_kernels(np.vstack([x, x]), get="ntk", depth=3).ntk
+    y = rng.standard_normal(300)
+    solver = GradientFlowSolver(k)
+    with pytest.warns(_dynamics.IllConditionedKernelWarning, match="diag_reg"):
+        weights = solver.weights(y, None)
+    assert solver._mixed_failed
+    # The float64 path it gave way to, computed without mixed precision.
+    monkeypatch.setattr(_dynamics, "MIXED_PRECISION_MIN_N", 10**9)
+    with pytest.warns(_dynamics.IllConditionedKernelWarning):
+        expected = GradientFlowSolver(k).weights(y, None)
+    np.testing.assert_array_equal(weights, expected)
+
+
+def test_mixed_precision_not_used_for_many_columns(rng, monkeypatch):
+    monkeypatch.setattr(_dynamics, "MIXED_PRECISION_MIN_N", 1)
+    n = 100
+    k = _kernel(rng, n, 5, 0.01)
+    solver = GradientFlowSolver(k)
+    solver.weights(rng.standard_normal((n, _dynamics.ITERATIVE_MAX_COLUMNS + 1)), None)
+    assert solver._factor32 is None and solver._cholesky is not None
