@@ -170,6 +170,19 @@ def measure(name, n, repeats, timeout, legacy_python=LEGACY_PYTHON):
             "peak_mb": max(r["peak_mb"] for r in good)}
 
 
+def _print_ratios(rows):
+    """The issue's targets as ratios of cells of the same run (< 1: we are faster)."""
+    pairs = [("finite t / t=None", "NTKRegressor t=finite", "NTKRegressor t=None")]
+    for ours in ("NTKRegressor t=None", "NTKRegressor t=finite"):
+        for other in ("KernelRidge(rbf)", "GPR(RBF, optimizer=None)",
+                      "neural-tangents " + ours.split()[-1]):
+            pairs.append((f"{ours.split()[-1]} / {other}", ours, other))
+    for label, numerator, denominator in pairs:
+        a, b = rows.get(numerator, {}), rows.get(denominator, {})
+        if "seconds" in a and "seconds" in b:
+            print(f"{label:44s}{a['seconds'] / b['seconds']:8.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N_train in {500, 1000}")
@@ -201,10 +214,7 @@ def main():
             anchor = anchor or result["seconds"]
             print(f"{name:32s}{result['seconds']:10.2f}{result['seconds'] / anchor:10.2f}"
                   f"{result['peak_mb']:10.0f}", flush=True)
-        ours = rows.get("NTKRegressor t=None", {})
-        finite = rows.get("NTKRegressor t=finite", {})
-        if "seconds" in ours and "seconds" in finite:
-            print(f"{'finite t / t=None':32s}{finite['seconds'] / ours['seconds']:10.2f}")
+        _print_ratios(rows)
         if "GridSearchCV" not in args.skip:
             grid = _run(sys.executable, _script(GRID, DEPTH=DEPTH, DIAG_REG=DIAG_REG,
                                                 FINITE_T=FINITE_T), n, args.timeout)

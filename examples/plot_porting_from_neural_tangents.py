@@ -123,7 +123,8 @@ for t, (nt_mean, nt_std) in NEURAL_TANGENTS.items():
 # right edge).
 
 times = np.logspace(-1, 3, 20 if QUICK else 60)
-# One eigendecomposition serves every time (leading axis: the times).
+# One Cholesky factor and one Krylov basis serve every time (leading axis:
+# the times).
 trajectory = model.predict_at_times(x_test, times).reshape(len(times), -1)
 fig, ax = plt.subplots(figsize=(6, 3.8))
 for i in range(len(x_test)):
