@@ -65,6 +65,21 @@ def test_blocked_equals_unblocked(rng, arch):
         assert _relative(a, b) < EXACT
 
 
+def test_full_size_tiles_are_mirrored_exactly(rng):
+    # n = 531: one 512 x 512 tile (the largest side) and a 19-row edge, so the
+    # train-train kernel mirrors a full tile and a ragged one, both kernels
+    # unpacked from one complex tile.
+    x = rng.standard_normal((531, 6))
+    sym = compute_kernels(x, depth=2)
+    full = compute_kernels(x, x, depth=2)
+    only_ntk = compute_kernels(x, depth=2, get="ntk").ntk
+    off = ~np.eye(531, dtype=bool)
+    for a, b in zip(sym, full):
+        np.testing.assert_array_equal(a, a.T)
+        assert _relative(a[off], b[off]) < EXACT
+    np.testing.assert_array_equal(sym.ntk, only_ntk)
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_diagonals_match_full_kernels(rng, arch):
     x = make_inputs(rng, n=10)
