@@ -187,8 +187,12 @@ class GradientFlowSolver:
 
     Notes
     -----
-    Factorisations are lazy and cached on the instance: a Cholesky factor for
-    ``tau=None`` and one eigendecomposition for every finite ``tau``.
+    Factorisations are lazy and cached on the instance: a float64 Cholesky
+    factor (infinite time, the Krylov basis, covariances at infinite time),
+    a float32 one (infinite-time weights from ``MIXED_PRECISION_MIN_N``
+    rows), an extended Krylov basis for the last targets (finite-time
+    weights), and an eigendecomposition only when it is needed (finite-time
+    covariances, or a fallback).
 
     References
     ----------
@@ -247,6 +251,18 @@ class GradientFlowSolver:
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._krylov_lock = threading.Lock()
+
+    def factor_nbytes(self):
+        """Bytes of the factorisations and Krylov basis held (not the kernel)."""
+        arrays = [self._cholesky, self._factor32]
+        if self._eigen is not None:
+            arrays += list(self._eigen)
+        if self._krylov is not None:
+            arrays.append(self._krylov.rhs)
+            total = self._krylov.nbytes
+        else:
+            total = 0
+        return total + sum(a.nbytes for a in arrays if a is not None)
 
     @property
     def n_samples(self):

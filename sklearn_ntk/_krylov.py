@@ -85,6 +85,11 @@ class ExtendedKrylovBasis:
         self._initial = self._append(rhs)[1]
 
     @property
+    def nbytes(self):
+        """Bytes of the basis and its image."""
+        return self._basis.nbytes + self._image.nbytes
+
+    @property
     def dim(self):
         """Current number of basis vectors."""
         return self._basis.shape[1]

@@ -10,12 +10,15 @@ A small module-level cache (:class:`_KernelCache`) keyed on the training
 data, the architecture and ``diag_reg`` keeps the kernels and their
 factorisations, so that refitting with another ``t`` or ``learning_rate``
 (``GridSearchCV`` over time) costs one matrix product instead of a fit.
+It holds at most 8 training sets and a quarter of the physical memory (at
+most 4 GiB): the folds of a cross-validation at N = 8000 and the refit.
 """
 
 import collections
 import hashlib
 import inspect
 import numbers
+import os
 import threading
 
 import numpy as np
@@ -116,9 +119,17 @@ class _FitState:
         self.lock = threading.Lock()
 
     def nbytes(self):
+        """Bytes held now, but at least those of the usual fit.
+
+        Factorisations happen after the state enters the cache, so the
+        estimate counts the dynamics kernel and both Cholesky factors
+        (float64 and float32) from the start; the NNGP train kernel and
+        eigenvectors of the covariances count once they exist.
+        """
         n = self.solver.n_samples
-        # Both kernels plus room for a Cholesky factor and eigenvectors.
-        return 4 * n * n * 8
+        held = sum(k.nbytes for k in self.kernels if k is not None)
+        held += self.solver.factor_nbytes()
+        return max(held, int(2.5 * n * n * 8))
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -131,12 +142,30 @@ class _FitState:
         self.lock = threading.Lock()
 
 
-class _KernelCache:
-    """Bounded LRU cache of :class:`_FitState` (entries and bytes)."""
+def _default_cache_bytes():
+    """A quarter of the physical memory, at most 4 GiB (1 GiB if unknown).
 
-    def __init__(self, max_entries=8, max_bytes=2**30):
+    Enough for the three folds of a cross-validation at N = 8000 (about
+    0.6 GB each) plus the refit, so that a search over ``t`` reuses every
+    kernel and factorisation.
+    """
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 2**30
+    return int(min(4 * 2**30, total // 4))
+
+
+class _KernelCache:
+    """Bounded LRU cache of :class:`_FitState` (entries and bytes).
+
+    The byte bound is checked when an entry is added, against each entry's
+    :meth:`_FitState.nbytes`.
+    """
+
+    def __init__(self, max_entries=8, max_bytes=None):
         self.max_entries = max_entries
-        self.max_bytes = max_bytes
+        self.max_bytes = _default_cache_bytes() if max_bytes is None else max_bytes
         self._entries = collections.OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
