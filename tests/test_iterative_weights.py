@@ -242,3 +242,15 @@ def test_mixed_precision_not_used_for_many_columns(rng, monkeypatch):
     solver = GradientFlowSolver(k)
     solver.weights(rng.standard_normal((n, _dynamics.ITERATIVE_MAX_COLUMNS + 1)), None)
     assert solver._factor32 is None and solver._cholesky is not None
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+def test_one_column_triangular_solves_match_lapack(rng, dtype, rtol):
+    # The one-column path (two BLAS trsv calls) against LAPACK potrs.
+    k = _kernel(rng, 120, 5, 0.1).astype(dtype)
+    factor = scipy.linalg.cholesky(k, lower=True)
+    rhs = rng.standard_normal((120, 1)).astype(dtype)
+    expected = scipy.linalg.cho_solve((factor, True), rhs)
+    got = _dynamics._cho_solve(factor, rhs)
+    assert got.shape == (120, 1) and got.dtype == dtype
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
