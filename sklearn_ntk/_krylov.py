@@ -65,9 +65,10 @@ class ExtendedKrylovBasis:
 
     Notes
     -----
-    The basis, ``A V`` and the projected matrix ``V^T A V`` are kept, so that
-    later calls with other functions reuse them (a grid of training times
-    costs one basis). Memory: ``2 * n * max_dim`` float64 values.
+    The basis ``V`` and its image ``A V`` are kept, so that later calls with
+    other functions reuse them (a grid of training times costs one basis);
+    each call adds at least ``steps_per_check`` blocks to confirm
+    convergence. Memory: at most ``2 * n * max_dim`` float64 values.
     """
 
     def __init__(self, matvec, solve, rhs, max_dim):
