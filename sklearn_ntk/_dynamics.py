@@ -55,6 +55,8 @@ Numerics (where neural-tangents 0.6.5 returns NaN or garbage):
 """
 
 import functools
+import os
+import sys
 import threading
 import warnings
 
@@ -286,7 +288,7 @@ class GradientFlowSolver:
             "diag_reg (e.g. diag_reg=1e-6, or larger for noisy targets) for a "
             "well-conditioned fit.",
             IllConditionedKernelWarning,
-            stacklevel=4,
+            stacklevel=_stacklevel_outside_package(),
         )
 
     # -- factorisations ---------------------------------------------------
@@ -533,6 +535,22 @@ class GradientFlowSolver:
                 )
         values, _ = self.eigen()
         return np.sqrt(spectral_filter(values, tau))[:, None] * self.project(rhs)
+
+
+def _stacklevel_outside_package():
+    """``stacklevel`` for a warning raised here that names the user's line.
+
+    The first frame outside ``sklearn_ntk`` (the user's ``fit``, or the
+    scikit-learn tool that called it), however deep the solver was entered.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    depth = 1  # frame 0 is this function; frame 1 the function that warns
+    frame = sys._getframe(depth)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        depth += 1
+    # warnings.warn(stacklevel=1) names the warning function (our frame 1).
+    return depth
 
 
 def _float32_solve(factor, rhs):
