@@ -254,3 +254,16 @@ def test_one_column_triangular_solves_match_lapack(rng, dtype, rtol):
     got = _dynamics._cho_solve(factor, rhs)
     assert got.shape == (120, 1) and got.dtype == dtype
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("t", [None, 3.0])
+def test_ill_conditioned_warning_names_the_callers_line(rng, t):
+    # Duplicate rows without diag_reg; the warning points at this file, not
+    # at the solver, whichever path (Cholesky, Krylov, eigen) raised it.
+    from sklearn_ntk import NTKRegressor
+
+    x = rng.standard_normal((20, 2))
+    X = np.vstack([x, x])
+    with pytest.warns(_dynamics.IllConditionedKernelWarning) as record:
+        NTKRegressor(diag_reg=0.0, t=t).fit(X, X[:, 0])
+    assert {r.filename for r in record} == {__file__}
