@@ -261,7 +261,9 @@ def test_ill_conditioned_warning_names_the_callers_line(rng, t):
     # Duplicate rows without diag_reg; the warning points at this file, not
     # at the solver, whichever path (Cholesky, Krylov, eigen) raised it.
     from sklearn_ntk import NTKRegressor
+    from sklearn_ntk._regressors import KERNEL_CACHE
 
+    KERNEL_CACHE.clear()  # a cached solver warns once, on its first use
     x = rng.standard_normal((20, 2))
     X = np.vstack([x, x])
     with pytest.warns(_dynamics.IllConditionedKernelWarning) as record:
