@@ -65,6 +65,7 @@ test-all: test test-reference
 
 benchmark: $(VENV)/.installed $(REF_VENV)/.installed
 	$(PY) benchmarks/bench_kernels.py
+	$(PY) benchmarks/bench_regressors.py
 
 clean:
 	rm -rf $(VENV) $(REF_VENV) build *.egg-info docs/_build docs/auto_examples \
