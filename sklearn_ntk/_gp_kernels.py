@@ -315,6 +315,22 @@ class _InfiniteWidthKernel(Kernel):
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
+_NOTES_DOC = """
+    Notes
+    -----
+    ``diag(X)`` costs O(n_samples). The kernel is not stationary. Values and
+    gradients are float64, computed inside a scoped x64 switch (the global
+    JAX configuration is untouched), in cache-sized tiles, on and above the
+    diagonal only.
+
+    With ReLU-family activations and small ``bias_std`` the kernel is nearly
+    homogeneous in ``weight_std`` (it scales like
+    ``weight_std ** (2 (depth + 1))``), so in ``ConstantKernel() * kernel``
+    the constant and ``weight_std`` are almost redundant and the optimiser
+    may drive one of them to a bound (a ``ConvergenceWarning``, harmless for
+    the fit). Pass ``weight_std_bounds="fixed"`` for a well-posed search.
+"""
+
 _PARAMETERS_DOC = """
     Parameters
     ----------
@@ -387,21 +403,9 @@ class NTKKernel(_InfiniteWidthKernel):
     --------
     NNGPKernel : the NNGP kernel of the same network.
     sklearn_ntk.compute_kernels : both kernels as NumPy arrays.
-
-    Notes
-    -----
-    ``diag(X)`` costs O(n_samples). The kernel is not stationary. Values and
-    gradients are float64, computed inside a scoped x64 switch (the global
-    JAX configuration is untouched), in cache-sized tiles, on and above the
-    diagonal only.
-
-    With ReLU-family activations and small ``bias_std`` the kernel is nearly
-    homogeneous in ``weight_std`` (it scales like
-    ``weight_std ** (2 (depth + 1))``), so in ``ConstantKernel() * kernel``
-    the constant and ``weight_std`` are almost redundant and the optimiser
-    may drive one of them to a bound (a ``ConvergenceWarning``, harmless for
-    the fit). Pass ``weight_std_bounds="fixed"`` for a well-posed search.
-
+"""
+        + _NOTES_DOC
+        + """
     References
     ----------
     Jacot, Gabriel & Hongler, "Neural Tangent Kernel: Convergence and
@@ -457,21 +461,9 @@ class NNGPKernel(_InfiniteWidthKernel):
     --------
     NTKKernel : the neural tangent kernel of the same network.
     sklearn_ntk.compute_kernels : both kernels as NumPy arrays.
-
-    Notes
-    -----
-    ``diag(X)`` costs O(n_samples). The kernel is not stationary. Values and
-    gradients are float64, computed inside a scoped x64 switch (the global
-    JAX configuration is untouched), in cache-sized tiles, on and above the
-    diagonal only.
-
-    With ReLU-family activations and small ``bias_std`` the kernel is nearly
-    homogeneous in ``weight_std`` (it scales like
-    ``weight_std ** (2 (depth + 1))``), so in ``ConstantKernel() * kernel``
-    the constant and ``weight_std`` are almost redundant and the optimiser
-    may drive one of them to a bound (a ``ConvergenceWarning``, harmless for
-    the fit). Pass ``weight_std_bounds="fixed"`` for a well-posed search.
-
+"""
+        + _NOTES_DOC
+        + """
     References
     ----------
     Lee et al., "Deep Neural Networks as Gaussian Processes", ICLR 2018.
