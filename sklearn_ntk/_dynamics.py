@@ -298,7 +298,7 @@ class GradientFlowSolver:
         with self._lock:
             if self._cholesky is None and not self._cholesky_failed:
                 matrix = self._regularized()
-                anorm = _one_norm(matrix)
+                anorm = self._regularized_norm()
                 try:
                     factor = scipy.linalg.cholesky(
                         matrix, lower=True, overwrite_a=True, check_finite=False
@@ -434,6 +434,16 @@ class GradientFlowSolver:
             return _cho_solve(factor, rhs)
         return self.weights_from_projection(self.project(rhs), None)
 
+    def _regularized_norm(self):
+        """1-norm (= infinity norm, symmetric) of the regularised kernel, once.
+
+        The diagonal of a PSD kernel is >= 0, so adding the regulariser adds
+        exactly ``regularizer`` to every absolute column sum.
+        """
+        if self._norm is None:
+            self._norm = _one_norm(self.k_train_train) + self.regularizer
+        return self._norm
+
     def _float32_factor(self):
         """Lower Cholesky factor of the regularised kernel in float32, or None."""
         with self._lock:
@@ -460,10 +470,8 @@ class GradientFlowSolver:
         factor = self._float32_factor()
         if factor is None:
             return None
-        if self._norm is None:
-            # Symmetric: the infinity norm is the 1-norm.
-            self._norm = _one_norm(self.k_train_train) + self.regularizer
-        threshold = np.finfo(np.float64).eps * np.sqrt(self.n_samples) * self._norm
+        threshold = (np.finfo(np.float64).eps * np.sqrt(self.n_samples)
+                     * self._regularized_norm())
         solution = np.zeros_like(rhs)
         residual = rhs
         for _ in range(MAX_REFINEMENT_STEPS + 1):
