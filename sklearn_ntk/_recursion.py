@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from ._activations import dual, dual_diag
 
-__all__ = ["kernel_recursion", "diagonal_recursion"]
+__all__ = ["kernel_recursion", "diagonal_recursion", "same_input_mask"]
 
 
 def _dense(cov1, nngp, cov2, ntk, weight_std, bias_std, architecture, n_in):
@@ -50,18 +50,28 @@ def _input_kernel(x1, x2):
     return cov1, nngp, cov2
 
 
-def _activation(cov1, nngp, cov2, ntk, activation, diagonal_mask):
-    """Apply the dual activation; exact on ``diagonal_mask`` entries (rho = 1)."""
-    if diagonal_mask is None:
+def same_input_mask(ids1, ids2):
+    """``(n1, n2)`` boolean mask of the pairs of identical input rows.
+
+    ``ids1`` and ``ids2`` are integer row identities from one numbering
+    (equal ids if and only if the rows are equal, computed exactly, e.g. by
+    ``np.unique(..., return_inverse=True)``); see ``kernel_recursion``.
+    """
+    return ids1[:, None] == ids2[None, :]
+
+
+def _activation(cov1, nngp, cov2, ntk, activation, same_input):
+    """Apply the dual activation; exact on ``same_input`` entries (rho = 1)."""
+    if same_input is None:
         k, k_dot = dual(activation, cov1, nngp, cov2)
     else:
         # Entries known to pair a point with itself take the rho = 1 formula,
         # which has no cancellation; the general formula is fed a harmless
         # rho = 0 there so that neither its value nor its gradient is NaN.
-        k, k_dot = dual(activation, cov1, jnp.where(diagonal_mask, 0.0, nngp), cov2)
+        k, k_dot = dual(activation, cov1, jnp.where(same_input, 0.0, nngp), cov2)
         k_diag, k_dot_diag = dual_diag(activation, cov1[:, 0])
-        k = jnp.where(diagonal_mask, k_diag[:, None], k)
-        k_dot = jnp.where(diagonal_mask, k_dot_diag[:, None], k_dot)
+        k = jnp.where(same_input, k_diag[:, None], k)
+        k_dot = jnp.where(same_input, k_dot_diag[:, None], k_dot)
     new_cov1, _ = dual_diag(activation, cov1)
     new_cov2, _ = dual_diag(activation, cov2)
     ntk = None if ntk is None else ntk * k_dot
@@ -69,7 +79,8 @@ def _activation(cov1, nngp, cov2, ntk, activation, diagonal_mask):
 
 
 def kernel_recursion(
-    x1, x2, weight_std, bias_std, *, architecture, compute_ntk=True, symmetric=False
+    x1, x2, weight_std, bias_std, *, architecture, compute_ntk=True, symmetric=False,
+    same_input=None,
 ):
     """NNGP and NTK between the rows of ``x1`` and ``x2``.
 
@@ -83,7 +94,17 @@ def kernel_recursion(
         Skip the NTK (and its cost) when False; then the NTK output is None.
     symmetric : bool
         ``x1`` and ``x2`` are the same rows in the same order: the diagonal
-        is computed with the exact rho = 1 formulas.
+        is computed with the exact rho = 1 formulas (``same_input`` defaults
+        to the identity) and the input covariance is made exactly symmetric.
+    same_input : jax bool array of shape (n1, n2), default=None
+        True where row ``i`` of ``x1`` equals row ``j`` of ``x2`` (see
+        :func:`same_input_mask`). Those entries take the exact rho = 1
+        formulas at every layer, so they equal the diagonal entries of
+        either row bit for bit (to an ulp across differently compiled
+        tiles). The general formulas would lose half the digits there: GEMM
+        rounds ``x . x'`` differently from ``|x|^2``, and ``arccos`` near
+        ``rho = 1`` turns a relative error ``eps`` into ``sqrt(eps)`` in the
+        NTK (1e-8 at depth 5), enough to make libsvm cycle.
 
     Returns
     -------
@@ -91,11 +112,16 @@ def kernel_recursion(
     ntk : jax array of shape (n1, n2) or None
     """
     cov1, nngp, cov2 = _input_kernel(x1, x2)
-    mask = jnp.eye(x1.shape[0], dtype=bool) if symmetric else None
+    mask = same_input
     if symmetric:
+        if mask is None:
+            mask = jnp.eye(x1.shape[0], dtype=bool)
         # BLAS does not promise x1 @ x1.T == (x1 @ x1.T).T to the last bit;
         # averaging makes every later (elementwise) layer exactly symmetric.
-        nngp = jnp.where(mask, cov1, 0.5 * (nngp + nngp.T))
+        nngp = 0.5 * (nngp + nngp.T)
+    if mask is not None:
+        # Identical rows: exactly the row's own variance, as on the diagonal.
+        nngp = jnp.where(mask, cov1, nngp)
     ntk = 0.0 if compute_ntk else None
     n_in = x1.shape[1]
     for _ in range(architecture.depth):
