@@ -26,7 +26,9 @@ Novak et al., "Neural Tangents", ICLR 2020, ``stax/elementwise.py``.
 import math
 from typing import Callable, NamedTuple, Optional
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import erf
 
 from ._numerics import arccos, correlation, safe_sqrt
@@ -137,6 +139,7 @@ def resolve_activation(activation, activation_params=None):
     """
     params = dict(activation_params or {})
     if callable(activation) and not isinstance(activation, str):
+        activation = _jax_traceable(activation)
         named = NAMED_ACTIVATIONS.get("quadrature")
         if named is None:  # pragma: no cover - registered on import
             raise ValueError("quadrature activations are not available")
@@ -166,6 +169,45 @@ def resolve_activation(activation, activation_params=None):
         for key, value in family_params.items()
     }
     return Activation(name, named.family, tuple(sorted(family_params.items())))
+
+
+def _jax_traceable(fn):
+    """``fn``, or its ``jax.numpy`` twin for a NumPy ufunc; checked by tracing.
+
+    The kernels evaluate the activation on traced JAX arrays, where a NumPy
+    function fails deep inside JAX (``TracerArrayConversionError``). A ufunc
+    such as ``np.tanh`` is replaced by ``jax.numpy.tanh``; any other function
+    is traced once on an abstract array so that a NumPy call inside it, or an
+    output of another shape, raises here with the fix.
+    """
+    if isinstance(fn, np.ufunc):
+        twin = getattr(jnp, fn.__name__, None)
+        if twin is None:
+            raise ValueError(
+                f"activation=numpy.{fn.__name__} has no jax.numpy twin; pass an "
+                "elementwise function written with jax.numpy."
+            )
+        return twin
+    probe = jax.ShapeDtypeStruct((3,), jnp.float32)
+    name = getattr(fn, "__name__", repr(fn))
+    try:
+        out = jax.eval_shape(fn, probe)
+    except Exception as error:  # noqa: BLE001 - any failure is reported with the fix
+        # TracerArrayConversionError (a NumPy call), ConcretizationTypeError
+        # or an ambiguous truth value (a Python branch on the values), ...
+        raise ValueError(
+            f"activation={name} cannot be traced by JAX ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200]}): "
+            "it must be written with jax.numpy (e.g. jax.numpy.tanh, not "
+            "numpy.tanh) and without Python branches on the values (use "
+            "jax.numpy.where)."
+        ) from error
+    if getattr(out, "shape", None) != probe.shape:
+        raise ValueError(
+            f"activation={name} must be elementwise: it mapped an array of shape "
+            f"{probe.shape} to {getattr(out, 'shape', type(out).__name__)}."
+        )
+    return fn
 
 
 # ---------------------------------------------------------------------------

@@ -222,8 +222,13 @@ class GradientFlowSolver:
             )
         if not np.all(np.isfinite(k)):
             raise ValueError(
-                "k_train_train contains NaN or infinity; check the kernel "
-                "function and the inputs."
+                "k_train_train contains NaN or infinity: the kernel overflowed "
+                "float64, most often because the features are on a huge scale "
+                "(the input layer's covariance is x . x' / n_features, and deep "
+                "or exponential activations grow it further). Standardise the "
+                "features first, e.g. make_pipeline(StandardScaler(), "
+                "NTKRegressor()); a custom kernel_fn may also return non-finite "
+                "values."
             )
         if not np.isfinite(diag_reg) or diag_reg < 0:
             raise ValueError(f"diag_reg={diag_reg!r} must be finite and >= 0.")

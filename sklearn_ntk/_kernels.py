@@ -197,6 +197,20 @@ def row_identities(x1, x2=None, dtype=np.float64):
     return ids[:n1], (None if x2 is None else ids[n1:])
 
 
+def _check_kernel_scale(x, name):
+    """Refuse inputs whose input-layer covariance ``x . x / d`` overflows."""
+    with np.errstate(over="ignore"):
+        largest = float(np.max(np.einsum("ij,ij->i", x, x))) / x.shape[1]
+    if not np.isfinite(largest):
+        raise ValueError(
+            f"{name} has features so large (max |{name}| = "
+            f"{np.max(np.abs(x)):.3g}) that the kernel overflows float64: "
+            f"x . x / n_features is infinite. Standardise the features first, "
+            "e.g. sklearn.preprocessing.StandardScaler (or make_pipeline("
+            "StandardScaler(), NTKRegressor()))."
+        )
+
+
 def _pad_rows(x, multiple):
     """Pad with copies of the first row (never zero rows: no 0/0 anywhere)."""
     extra = (-x.shape[0]) % multiple
@@ -441,9 +455,11 @@ def compute_kernels(
     )
     out_dtype = resolve_dtype(dtype)
     x1 = check_array_2d(X1, "X1")
+    _check_kernel_scale(x1, "X1")
     x2 = None
     if X2 is not None:
         x2 = check_array_2d(X2, "X2")
+        _check_kernel_scale(x2, "X2")
         if x2.shape[1] != x1.shape[1]:
             raise ValueError(
                 f"X1 has {x1.shape[1]} features but X2 has {x2.shape[1]}; both "
@@ -486,6 +502,7 @@ def compute_kernel_diagonals(X, **architecture_kwargs):
     dtype = resolve_dtype(architecture_kwargs.pop("dtype", "float64"))
     architecture, weight_std, bias_std = make_architecture(**architecture_kwargs)
     x = check_array_2d(X)
+    _check_kernel_scale(x, "X")
     with x64_scope(dtype == np.float64):
         nngp, ntk = _diagonal(jnp.asarray(x, dtype=dtype), weight_std, bias_std,
                               architecture=architecture)

@@ -190,3 +190,43 @@ def test_sparse_input_is_a_clear_error():
 def test_every_named_activation_is_listed():
     for name in ("relu", "leaky_relu", "abs", "erf", "sigmoid_like", "identity"):
         assert name in ACTIVATIONS
+
+
+def test_numpy_ufunc_activation_is_its_jax_numpy_twin(rng):
+    # np.tanh used to fail deep inside JAX (TracerArrayConversionError).
+    x = make_inputs(rng, n=6)
+    numpy_version = compute_kernels(x, depth=2, activation=np.tanh)
+    jax_version = compute_kernels(x, depth=2, activation=jax.numpy.tanh)
+    for a, b in zip(numpy_version, jax_version):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "activation, match",
+    [
+        (lambda u: np.maximum(u, 0.0), "jax.numpy"),
+        (lambda u: u if u > 0 else -u, "jax.numpy.where"),
+        (lambda u: jax.numpy.sum(u), "elementwise"),
+    ],
+    ids=["numpy_inside", "python_branch", "not_elementwise"],
+)
+def test_untraceable_activation_is_a_clear_error(rng, activation, match):
+    with pytest.raises(ValueError, match=match):
+        compute_kernels(make_inputs(rng, n=4), depth=1, activation=activation)
+
+
+def test_overflowing_feature_scale_names_the_fix(rng):
+    # x . x / d overflows float64 at |x| ~ 1e154: name the cause and the fix.
+    x = make_inputs(rng, n=6) * 1e200
+    with pytest.raises(ValueError, match="overflows float64.*StandardScaler"):
+        compute_kernels(x)
+    with pytest.raises(ValueError, match="StandardScaler"):
+        compute_kernels(make_inputs(rng, n=6), x)
+    with pytest.raises(ValueError, match="StandardScaler"):
+        compute_kernel_diagonals(x)
+    # Overflow deeper in the network (or in a user's kernel_fn) reaches the
+    # solver, whose message names the same cause and fix.
+    from sklearn_ntk._dynamics import GradientFlowSolver
+
+    with pytest.raises(ValueError, match="feature.*StandardScaler"):
+        GradientFlowSolver(np.full((2, 2), np.inf))
