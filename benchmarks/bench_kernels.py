@@ -6,7 +6,9 @@ is its own); neural-tangents 0.6.5 runs in the legacy environment
 (``.venv-ref``, built by ``make test-reference``). In the same run the
 elementwise floor is measured: ``depth * N^2 / 2`` arc-cosines spread over
 all cores, with XLA's ``jnp.arccos`` and with our vectorised
-``sklearn_ntk._numerics.arccos``. Medians of repeats; only the ratios
+``sklearn_ntk._numerics.arccos``. Medians of repeats (warm); "cold" is the
+first call of each fresh process (XLA compilation and page faults on fresh
+output memory included), what a user's first fit feels. Only the ratios
 printed in one run mean anything on a shared machine.
 
 With ``--large`` it also runs N = 30,000 once (NNGP + NTK outputs alone are
@@ -98,7 +100,8 @@ def main():
     if not have_legacy:
         print(f"(no legacy environment at {LEGACY}: run `make test-reference` "
               "to build it; the neural-tangents column is skipped)")
-    header = (f"{'N':>6} {'ours s':>8} {'ours MB':>8} {'NT s':>8} {'NT MB':>8} "
+    header = (f"{'N':>6} {'ours s':>8} {'cold s':>8} {'ours MB':>8} {'NT s':>8} "
+              f"{'NT cold':>8} {'NT MB':>8} "
               f"{'NT/ours':>8} {'floor(jnp) s':>13} {'ours/floor':>10} "
               f"{'floor(vec) s':>13} {'ours/floor':>10}")
     print(header)
@@ -112,8 +115,10 @@ def main():
         evaluations = DEPTH * n * n / 2
         floor_jnp = evaluations * per_value["jnp.arccos"]
         floor_vec = evaluations * per_value["vectorised arccos"]
-        print(f"{n:>6} {ours['median_s']:>8.3f} {ours['peak_rss_mb']:>8.0f} "
-              f"{nt['median_s']:>8.3f} {nt['peak_rss_mb']:>8.0f} "
+        print(f"{n:>6} {ours['median_s']:>8.3f} "
+              f"{ours.get('first_call_s', float('nan')):>8.3f} "
+              f"{ours['peak_rss_mb']:>8.0f} {nt['median_s']:>8.3f} "
+              f"{nt.get('first_call_s', float('nan')):>8.3f} {nt['peak_rss_mb']:>8.0f} "
               f"{nt['median_s'] / ours['median_s']:>8.2f} {floor_jnp:>13.3f} "
               f"{ours['median_s'] / floor_jnp:>10.2f} {floor_vec:>13.3f} "
               f"{ours['median_s'] / floor_vec:>10.2f}", flush=True)

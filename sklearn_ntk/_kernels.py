@@ -503,7 +503,12 @@ def compute_kernel_diagonals(X, **architecture_kwargs):
     architecture, weight_std, bias_std = make_architecture(**architecture_kwargs)
     x = check_array_2d(X)
     _check_kernel_scale(x, "X")
+    n = x.shape[0]
+    # Rows padded to a power of two (at least _TILE_QUANTUM): one compiled
+    # program serves every test-set size up to it, instead of an XLA
+    # compilation for each distinct n (O(n) work, so the padding is free).
+    padded = _pad_rows(x, max(_TILE_QUANTUM, 1 << (n - 1).bit_length()))
     with x64_scope(dtype == np.float64):
-        nngp, ntk = _diagonal(jnp.asarray(x, dtype=dtype), weight_std, bias_std,
-                              architecture=architecture)
-        return Kernels(np.array(nngp, dtype=dtype), np.array(ntk, dtype=dtype))
+        nngp, ntk = _diagonal(jnp.asarray(padded, dtype=dtype), weight_std,
+                              bias_std, architecture=architecture)
+        return Kernels(np.array(nngp[:n], dtype=dtype), np.array(ntk[:n], dtype=dtype))
