@@ -14,7 +14,7 @@ SKLEARN_NTK_QUICK ?= 1
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,examples]"
+	$(PY) -m pip install -q -e ".[test,examples,distributed]"
 	touch $@
 
 # The legacy environment in which neural-tangents 0.6.5 (the oracle) runs.
