@@ -216,12 +216,37 @@ def map_reduce(function, tasks, *, n_jobs=None, reduce=None, verbose=0,
                                return_as="generator")
     results = parallel(joblib.delayed(function)(*task) for task in tasks)
     accumulated, collected = None, []
-    for index, result in enumerate(results):
-        if reduce is None:
-            collected.append(result)
-        elif index == 0:
-            accumulated = result
-        else:
-            accumulated = reduce(accumulated, result)
-        progress.update(units[index])
+    try:
+        for index, result in enumerate(results):
+            if reduce is None:
+                collected.append(result)
+            elif index == 0:
+                accumulated = result
+            else:
+                accumulated = reduce(accumulated, result)
+            progress.update(units[index])
+    except BaseException as error:
+        if _lost_task(error):
+            raise RuntimeError(
+                f"{description}: a parallel task was lost "
+                f"({type(error).__name__}: {error}). On a dask cluster this "
+                "means a worker died and took a running task or the input "
+                "rows scattered to it; the scheduler cannot rebuild scattered "
+                "data, so the pass was abandoned and nothing was fitted. Run "
+                "the fit again (and give the workers more memory if they were "
+                "killed for it)."
+            ) from error
+        raise
     return collected if reduce is None else accumulated
+
+
+def _lost_task(error):
+    """Whether ``error`` says a cluster lost a task (not an error in it).
+
+    A dead dask worker surfaces as a cancelled future (its scattered inputs
+    are gone) or as ``KilledWorker`` (the task killed workers too often);
+    both come from ``distributed``, which this module does not import.
+    """
+    kind = type(error)
+    return (kind.__module__.split(".")[0] == "distributed"
+            or kind.__name__ in ("CancelledError", "KilledWorker"))

@@ -309,7 +309,8 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             evaluator = self._evaluator()
             if solver == "exact":
                 state = ExactDynamics(X, evaluator, self._dynamics_kernel,
-                                      self.diag_reg, verbose=self.verbose)
+                                      self.diag_reg, verbose=self.verbose,
+                                      n_jobs=self.n_jobs)
             else:
                 state = NystromDynamics(
                     X, targets, evaluator, self._dynamics_kernel, self.diag_reg,

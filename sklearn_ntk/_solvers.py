@@ -22,6 +22,7 @@ This module imports no scikit-learn.
 """
 
 import collections
+import math
 import threading
 
 import numpy as np
@@ -32,6 +33,7 @@ from ._dynamics import (
     ntk_covariance,
     spectral_filter,
 )
+from ._parallel import map_reduce, row_tasks
 
 __all__ = ["ExactDynamics", "available_memory", "check_exact_fits",
            "exact_fit_bytes", "AUTO_EXACT_MAX_N"]
@@ -41,6 +43,47 @@ __all__ = ["ExactDynamics", "available_memory", "check_exact_fits",
 #: minute on 2 cores (a 3.2 GB kernel and its Cholesky factor), while the
 #: Nyström fit with the default centres takes seconds.
 AUTO_EXACT_MAX_N = 20_000
+
+#: Above this many bytes of test-train kernel, the exact means are computed
+#: in row blocks of about this size, as joblib tasks (one block per task
+#: at most a few seconds of work; a dask cluster inside
+#: ``joblib.parallel_backend("dask")``). Each task gets its test rows, the
+#: training rows (shipped once per call) and the weights, and returns only
+#: its means.
+PREDICT_BLOCK_BYTES = 2**27
+#: Rough kernel speed (entries/s) used to give each task >= ~1 s of work.
+_ENTRIES_PER_S = 5e7
+
+
+def exact_mean_task(x_rows, basis, weights, kernel, dynamics_kernel, rows_per_block):
+    """Means at some test rows: ``k(x_rows, basis) @ weights``, block by block.
+
+    Module-level so that any joblib backend can run it elsewhere; holds one
+    ``rows_per_block x n`` kernel block at a time.
+
+    Parameters
+    ----------
+    x_rows : ndarray of shape (rows, d)
+    basis : ndarray of shape (n, d)
+        The training rows.
+    weights : ndarray of shape (n, c)
+        The weights of every time and target side by side.
+    kernel : callable
+    dynamics_kernel : {"ntk", "nngp"}
+    rows_per_block : int
+
+    Returns
+    -------
+    ndarray of shape (rows, c)
+    """
+    out = np.empty((x_rows.shape[0], weights.shape[1]))
+    for start in range(0, x_rows.shape[0], rows_per_block):
+        stop = start + rows_per_block
+        block = getattr(kernel(x_rows[start:stop], basis, (dynamics_kernel,)),
+                        dynamics_kernel)
+        out[start:stop] = block @ weights
+    return out
+
 
 #: n x n float64 arrays an exact fit holds at its peak: the train kernel
 #: and its Cholesky factor (the float32 factor and refinement add half one).
@@ -132,6 +175,9 @@ class ExactDynamics(FittedState):
     dynamics_kernel : {"ntk", "nngp"}
     diag_reg : float
     verbose : int, default=0
+    n_jobs : int or None, default=None
+        joblib workers for the means at many test rows (see
+        ``PREDICT_BLOCK_BYTES``).
 
     Attributes
     ----------
@@ -142,9 +188,11 @@ class ExactDynamics(FittedState):
 
     name = "exact"
 
-    def __init__(self, X, kernel, dynamics_kernel, diag_reg, verbose=0):
+    def __init__(self, X, kernel, dynamics_kernel, diag_reg, verbose=0, n_jobs=None):
         self._init_shared()
         self.X = X
+        self.verbose = verbose
+        self.n_jobs = n_jobs
         self.kernel = kernel
         self.dynamics_kernel = dynamics_kernel
         # Only the kernel of the dynamics: the NTK's covariance also needs
@@ -237,6 +285,8 @@ class ExactDynamics(FittedState):
         means : list of ndarray of shape (n_test, k)
         spreads : list of ndarray, or None
         """
+        if spread is None and X.shape[0] * self.X.shape[0] * 8 > PREDICT_BLOCK_BYTES:
+            return self._blocked_means(X, weights), None
         k_test_train = self._test_train(X, spread is not None)
         k_mean = getattr(k_test_train, self.dynamics_kernel)
         means = [k_mean @ w for w in weights]
@@ -253,3 +303,26 @@ class ExactDynamics(FittedState):
                                     projected=None if tau is None else projected)
                    for tau in taus]
         return means, spreads
+
+    def _blocked_means(self, X, weights):
+        """Means at many test rows, in row tasks run by joblib.
+
+        The test-train kernel is never held whole: each task computes its
+        blocks against the training rows and returns its means only.
+        """
+        n = self.X.shape[0]
+        rows_per_block = max(1, PREDICT_BLOCK_BYTES // (8 * n))
+        seconds_per_block = rows_per_block * n / _ENTRIES_PER_S
+        ranges = row_tasks(X.shape[0], rows_per_block, n_jobs=self.n_jobs,
+                           min_blocks=math.ceil(1.0 / seconds_per_block))
+        stacked = np.concatenate(weights, axis=1)
+        results = map_reduce(
+            exact_mean_task,
+            [(X[a:b], self.X, stacked, self.kernel, self.dynamics_kernel,
+              rows_per_block) for a, b in ranges],
+            n_jobs=self.n_jobs, verbose=self.verbose if len(ranges) > 1 else 0,
+            units=[math.ceil((b - a) / rows_per_block) for a, b in ranges],
+            description=f"exact predict (n_test={X.shape[0]}, n={n})")
+        means = np.concatenate(results, axis=0)
+        widths = np.cumsum([w.shape[1] for w in weights])[:-1]
+        return np.split(means, widths, axis=1)
