@@ -185,9 +185,24 @@ def _row_blocks(x, side):
             for start in range(0, padded.shape[0], side)]
 
 
+def _default_threads():
+    """Tile threads for ``n_jobs=None``: ``OMP_NUM_THREADS`` if set, else every core.
+
+    Process pools and clusters run several tasks side by side and say how
+    many threads each may use through ``OMP_NUM_THREADS``: joblib's loky
+    workers get ``cores // n_jobs``, and a dask worker's nanny sets 1 (one
+    task per worker thread). Following it keeps a 64-core node running 64
+    one-thread dask workers at 64 threads, not 64 x 64.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return os.cpu_count() or 1
+
+
 def _n_workers(n_jobs):
     if n_jobs is None:
-        return os.cpu_count() or 1
+        return _default_threads()
     if n_jobs < 0:
         return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
     return max(1, int(n_jobs))
@@ -245,7 +260,7 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
     max_block_bytes : int
         Budget for the intermediates of one tile (see :func:`tile_size`).
     n_jobs : int or None
-        Worker threads; None uses every core.
+        Worker threads; None uses ``OMP_NUM_THREADS`` if set, else every core.
     progress : callable, default=None
         ``progress(tiles_done, tiles_total)``, called after each tile.
 
@@ -368,7 +383,9 @@ def compute_kernels(
     max_block_bytes : int, default=2**28
         Budget for the intermediates of one tile (per worker thread).
     n_jobs : int, default=None
-        Worker threads; None uses every core.
+        Worker threads; None uses ``OMP_NUM_THREADS`` when it is set (as
+        in a dask worker, where it is 1, or a joblib process worker),
+        else every core.
     verbose : int, default=0
         With 1 or more, kernels of at least ``VERBOSE_MIN_ENTRIES`` entries
         print their progress (tiles done, elapsed time, time left) every
