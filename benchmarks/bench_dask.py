@@ -149,12 +149,14 @@ def main():
         for _ in range(args.repeats):
             seconds, model = fit_once(X, y, args.m)
             local_s.append(seconds)
+            print(f"  local fit {seconds:.2f} s", flush=True)
             timings.append(dict(model._state.timings))
             with get_task_stream(client) as stream:
                 with joblib.parallel_backend("dask"):
                     seconds, remote = fit_once(X, y, args.m)
             dask_s.append(seconds)
             streams.append(stream.data)
+            print(f"  dask fit {seconds:.2f} s", flush=True)
         same = np.allclose(remote.dual_coef_, model.dual_coef_, rtol=1e-9,
                            atol=1e-9 * np.abs(model.dual_coef_).max())
 
