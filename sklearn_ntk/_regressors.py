@@ -574,11 +574,11 @@ _SOLVER_PARAMETERS_DOC = """
 _SOLVER_ATTRIBUTES_DOC = """
     solver_ : {"exact", "nystrom"}
         The solver used.
-    centers_ : ndarray of shape (n_components_, n_features)
-        Rows the test kernel is taken against: the Nyström centres, or
-        ``X_fit_`` itself for the exact solver.
+    centers_ : ndarray of shape (m, n_features)
+        The ``m`` rows the test kernel is taken against: the Nyström
+        centres, or ``X_fit_`` itself for the exact solver.
     n_components_ : int
-        Rows of ``centers_``.
+        ``m``, the number of rows of ``centers_``.
 """
 
 
@@ -624,7 +624,7 @@ _PARAMETERS_DOC = """
         Training inputs.
     y_train_ : ndarray of shape (n_samples, n_targets)
         Training targets (2-D).
-    dual_coef_ : ndarray of shape (n_components_, n_targets)
+    dual_coef_ : ndarray of shape (m, n_targets)
         Weights at time ``t``: the prediction mean is
         ``k(X, centers_) @ dual_coef_``.""" + _SOLVER_ATTRIBUTES_DOC + """    n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
