@@ -91,6 +91,8 @@ RPC_TOL = 1e-12
 WHITEN_MIN_RCOND = 1e-10
 #: joblib tasks per worker in a pass (progress granularity and balance).
 TASKS_PER_WORKER = 8
+#: Smallest work per task (seconds, estimated from the speeds below).
+MIN_TASK_SECONDS = 1.0
 #: Rough speeds to size tasks to >= ~1 s (kernel entries/s, Gram flop/s).
 _ENTRIES_PER_S = 5e7
 _FLOPS = 5e10
@@ -271,8 +273,9 @@ def _explained(eigenvalues, regularizer, tau, rcond):
 # -- streaming passes ------------------------------------------------------------
 
 
-def _rows_per_block(m, block_bytes=BLOCK_BYTES):
-    return int(np.clip(block_bytes // (8 * m), 64, 65536))
+def _rows_per_block(m, block_bytes=None):
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
+    return int(np.clip(block_bytes // (8 * m), 8, 65536))
 
 
 def gram_task(x_rows, y_rows, centers, kernel, dynamics_kernel, rows_per_block,
@@ -573,7 +576,8 @@ class NystromDynamics:
         seconds_per_block = (rows_per_block * m / _ENTRIES_PER_S
                              + rows_per_block * m * m / _FLOPS)
         ranges = row_tasks(self.X.shape[0], rows_per_block, n_jobs=self.n_jobs,
-                           min_blocks=int(np.ceil(1.0 / seconds_per_block)),
+                           min_blocks=max(1, int(np.ceil(MIN_TASK_SECONDS
+                                                         / seconds_per_block))),
                            tasks_per_worker=TASKS_PER_WORKER)
         if task is cross_gram_task:
             tasks = [(self.X[a:b], centers, self.kernel, rows_per_block)

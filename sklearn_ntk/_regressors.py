@@ -125,10 +125,29 @@ class _KernelEvaluator:
             return _call_kernel_fn(self.kernel_fn, x1, x2)
         return compute_kernels(x1, x2, get=get, verbose=verbose, **self.architecture)
 
+    #: Rows per compiled diagonal call (see ``diagonal``).
+    DIAGONAL_CHUNK = 8192
+
     def diagonal(self, x):
-        """``diag k(x, x)`` of both kernels (shape (n,) each), in O(n) memory."""
+        """``diag k(x, x)`` of both kernels (shape (n,) each), in O(n) memory.
+
+        Rows go in chunks of ``DIAGONAL_CHUNK``, the last padded to a power
+        of two: a handful of compiled shapes serve every n (the training
+        rows, the RPCholesky pool, each block of test rows) instead of one
+        XLA compilation (~1 s) per distinct n.
+        """
         if self.kernel_fn is None:
-            return compute_kernel_diagonals(x, **self.architecture)
+            n = x.shape[0]
+            size = min(self.DIAGONAL_CHUNK, 1 << max(n - 1, 0).bit_length())
+            parts = []
+            for start in range(0, n, size):
+                chunk = x[start:start + size]
+                if chunk.shape[0] < size:
+                    chunk = np.concatenate(
+                        [chunk, np.repeat(chunk[:1], size - chunk.shape[0], axis=0)])
+                parts.append(compute_kernel_diagonals(chunk, **self.architecture))
+            return Kernels(*(np.concatenate([getattr(p, name) for p in parts])[:n]
+                             for name in ("nngp", "ntk")))
         blocks = [_call_kernel_fn(self.kernel_fn, x[start:start + self.DIAGONAL_BLOCK], None)
                   for start in range(0, x.shape[0], self.DIAGONAL_BLOCK)]
         return Kernels(np.concatenate([np.diag(b.nngp) for b in blocks]),
@@ -556,11 +575,11 @@ _SOLVER_PARAMETERS_DOC = """
 _SOLVER_ATTRIBUTES_DOC = """
     solver_ : {"exact", "nystrom"}
         The solver used.
-    centers_ : ndarray of shape (n_components_, n_features)
-        Rows the test kernel is taken against: the Nyström centres, or
-        ``X_fit_`` itself for the exact solver.
+    centers_ : ndarray of shape (m, n_features)
+        The ``m`` rows the test kernel is taken against: the Nyström
+        centres, or ``X_fit_`` itself for the exact solver.
     n_components_ : int
-        Rows of ``centers_``.
+        ``m``, the number of rows of ``centers_``.
 """
 
 
@@ -606,7 +625,7 @@ _PARAMETERS_DOC = """
         Training inputs.
     y_train_ : ndarray of shape (n_samples, n_targets)
         Training targets (2-D).
-    dual_coef_ : ndarray of shape (n_components_, n_targets)
+    dual_coef_ : ndarray of shape (m, n_targets)
         Weights at time ``t``: the prediction mean is
         ``k(X, centers_) @ dual_coef_``.""" + _SOLVER_ATTRIBUTES_DOC + """    n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
