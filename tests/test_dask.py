@@ -247,6 +247,19 @@ def test_nystrom_fit_runs_on_workers_and_predicts_as_local(dask_client, monkeypa
     assert_same(remote.predict(X[:200]), local.predict(X[:200]))
 
 
+def test_tile_threads_follow_omp_num_threads(monkeypatch, dask_client):
+    from sklearn_ntk._kernels import _n_workers
+
+    # In a dask worker the nanny sets OMP_NUM_THREADS=1: one tile thread
+    # per task, as many tasks as worker threads.
+    assert set(dask_client.run(_n_workers, None).values()) == {1}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _n_workers(None) == 3
+    assert _n_workers(2) == 2  # an explicit n_jobs wins
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _n_workers(None) == (os.cpu_count() or 1)
+
+
 def _slow_kernel(x1, x2):
     """The depth-2 ReLU kernels, 0.2 s slower: tasks long enough to kill."""
     time.sleep(0.2)
@@ -311,15 +324,3 @@ def test_killed_worker_mid_fit_gives_a_correct_fit_or_a_clear_error(dask_client,
         # dask reran the lost task elsewhere: the same fit as locally.
         assert_same(model.predict(X[:100]), local.predict(X[:100]))
 
-
-def test_tile_threads_follow_omp_num_threads(monkeypatch, dask_client):
-    from sklearn_ntk._kernels import _n_workers
-
-    # In a dask worker the nanny sets OMP_NUM_THREADS=1: one tile thread
-    # per task, as many tasks as worker threads.
-    assert set(dask_client.run(_n_workers, None).values()) == {1}
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert _n_workers(None) == 3
-    assert _n_workers(2) == 2  # an explicit n_jobs wins
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    assert _n_workers(None) == (os.cpu_count() or 1)
