@@ -14,7 +14,7 @@ SKLEARN_NTK_QUICK ?= 1
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,examples]"
+	$(PY) -m pip install -q -e ".[test,examples,distributed]"
 	touch $@
 
 # The legacy environment in which neural-tangents 0.6.5 (the oracle) runs.
@@ -57,7 +57,8 @@ docs: $(VENV)/.docs-installed
 # then the comparison with neural-tangents 0.6.5 (tests/reference).
 LEGACY_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_duplicate_rows.py \
 	tests/test_activations.py tests/test_gp_kernels.py tests/test_linearized.py \
-	tests/test_dynamics.py tests/test_iterative_weights.py tests/reference
+	tests/test_dynamics.py tests/test_iterative_weights.py tests/test_nystrom.py \
+	tests/test_parallel_blocks.py tests/reference
 test-reference: $(REF_VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=3 $(REF_PY) -m pytest -q $(LEGACY_SUITES) $(PYTEST_ARGS)
 

@@ -2,6 +2,7 @@
 
 from ._activations import NAMED_ACTIVATIONS as _NAMED
 from ._classifiers import NNGPClassifier, NTKClassifier
+from ._distributed import dask_backend
 from ._gp_kernels import NNGPKernel, NTKKernel
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._linearized import LinearizedMLP
@@ -24,4 +25,5 @@ __all__ = [
     "NTKRegressor",
     "compute_kernel_diagonals",
     "compute_kernels",
+    "dask_backend",
 ]

@@ -11,7 +11,8 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-__all__ = ["ARCHITECTURE_CONSTRAINTS", "DYNAMICS_CONSTRAINTS", "architecture_kwargs"]
+__all__ = ["ARCHITECTURE_CONSTRAINTS", "DYNAMICS_CONSTRAINTS", "SOLVER_CONSTRAINTS",
+           "architecture_kwargs"]
 
 ARCHITECTURE_CONSTRAINTS = {
     "depth": [Interval(Integral, 0, None, closed="left")],
@@ -27,6 +28,15 @@ DYNAMICS_CONSTRAINTS = {
     "t": [Interval(Real, 0, None, closed="left"), None],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "diag_reg": [Interval(Real, 0, None, closed="left")],
+}
+
+SOLVER_CONSTRAINTS = {
+    "solver": [StrOptions({"auto", "exact", "nystrom"})],
+    "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "centers": [StrOptions({"rpcholesky", "uniform"})],
+    "random_state": ["random_state"],
+    "n_jobs": [Integral, None],
+    "verbose": ["verbose"],
 }
 
 _ARCHITECTURE_NAMES = tuple(ARCHITECTURE_CONSTRAINTS)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._architecture import DEFAULTS, make_architecture
+from ._parallel import ProgressReporter
 from ._precision import resolve_dtype, x64_scope
 from ._recursion import diagonal_recursion, kernel_recursion, same_input_mask
 
@@ -48,6 +49,10 @@ _BUFFERS_PER_TILE = 6
 #: XLA, with and without the thread pool); 512 and 768 ran cleanly for every
 #: activation and depth tried (up to 12).
 _MAX_TILE_SIDE = 512
+
+#: ``compute_kernels(verbose=...)`` reports progress from this many entries
+#: on (about 2 s of work for the depth-3 ReLU NTK on 2 cores).
+VERBOSE_MIN_ENTRIES = 10**8
 
 #: Small inputs are padded to a multiple of this many rows (see tile_size).
 _TILE_QUANTUM = 64
@@ -230,9 +235,24 @@ def _row_blocks(x, side):
             for start in range(0, padded.shape[0], side)]
 
 
+def _default_threads():
+    """Tile threads for ``n_jobs=None``: ``OMP_NUM_THREADS`` if set, else every core.
+
+    Process pools and clusters run several tasks side by side and say how
+    many threads each may use through ``OMP_NUM_THREADS``: joblib's loky
+    workers get ``cores // n_jobs``, and a dask worker's nanny sets 1 (one
+    task per worker thread). Following it keeps a 64-core node running 64
+    one-thread dask workers at 64 threads, not 64 x 64.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return os.cpu_count() or 1
+
+
 def _n_workers(n_jobs):
     if n_jobs is None:
-        return os.cpu_count() or 1
+        return _default_threads()
     if n_jobs < 0:
         return max(1, (os.cpu_count() or 1) + 1 + n_jobs)
     return max(1, int(n_jobs))
@@ -268,7 +288,8 @@ def _write_mirror(out, tile, i, j):
         out[j:j + cols, i + start:i + stop] = tile[start:stop].T
 
 
-def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs):
+def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
+              progress=None):
     """Evaluate ``tile_fn`` on tiles of ``(x1, x2)`` and assemble full matrices.
 
     Parameters
@@ -292,7 +313,9 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs):
     max_block_bytes : int
         Budget for the intermediates of one tile (see :func:`tile_size`).
     n_jobs : int or None
-        Worker threads; None uses every core.
+        Worker threads; None uses ``OMP_NUM_THREADS`` if set, else every core.
+    progress : callable, default=None
+        ``progress(tiles_done, tiles_total)``, called after each tile.
 
     Returns
     -------
@@ -347,12 +370,15 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs):
 
     workers = min(_n_workers(n_jobs), len(jobs))
     if workers == 1:
-        for job in jobs:
+        for done, job in enumerate(jobs, 1):
             work(job)
+            if progress is not None:
+                progress(done, len(jobs))
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(work, jobs):
-                pass
+            for done, _ in enumerate(pool.map(work, jobs), 1):
+                if progress is not None:
+                    progress(done, len(jobs))
     return outputs
 
 
@@ -382,6 +408,7 @@ def compute_kernels(
     dtype="float64",
     max_block_bytes=2**28,
     n_jobs=None,
+    verbose=0,
 ):
     """NNGP and NTK of an infinitely wide fully-connected network.
 
@@ -422,7 +449,13 @@ def compute_kernels(
     max_block_bytes : int, default=2**28
         Budget for the intermediates of one tile (per worker thread).
     n_jobs : int, default=None
-        Worker threads; None uses every core.
+        Worker threads; None uses ``OMP_NUM_THREADS`` when it is set (as
+        in a dask worker, where it is 1, or a joblib process worker),
+        else every core.
+    verbose : int, default=0
+        With 1 or more, kernels of at least ``VERBOSE_MIN_ENTRIES`` entries
+        print their progress (tiles done, elapsed time, time left) every
+        few seconds.
 
     Returns
     -------
@@ -487,8 +520,13 @@ def compute_kernels(
             want_nngp=want_nngp, want_ntk=want_ntk,
         )
 
+    n2 = x1.shape[0] if x2 is None else x2.shape[0]
+    progress = None
+    if verbose and x1.shape[0] * n2 >= VERBOSE_MIN_ENTRIES:
+        progress = ProgressReporter(
+            f"compute_kernels ({x1.shape[0]} x {n2})", 1, verbose, unit="tiles")
     outputs = run_tiles(tile_fn, x1, x2, want_nngp + want_ntk, out_dtype,
-                        max_block_bytes, n_jobs)
+                        max_block_bytes, n_jobs, progress=progress)
     # Only the requested kernels are computed (the NTK alone skips the
     # separate NNGP chain).
     return Kernels(outputs[0] if want_nngp else None,

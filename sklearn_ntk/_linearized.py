@@ -8,7 +8,7 @@ from numbers import Integral, Real
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -29,6 +29,7 @@ from ._linearization import (
     network_output,
     ntk_max_eigenvalue,
 )
+from ._parallel import map_reduce
 from ._precision import x64_scope
 
 __all__ = ["LinearizedMLP"]
@@ -48,6 +49,11 @@ def _to_numpy(params):
 def _to_jax(params):
     return [tuple(None if leaf is None else jnp.asarray(leaf) for leaf in layer)
             for layer in params]
+
+
+def _fit_member(estimator, member, seed, X, targets):
+    """One ensemble member: a module-level task for any joblib backend."""
+    return estimator._fit_one(member, seed, X, targets)
 
 
 def _squared_norm(layer):
@@ -128,8 +134,14 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisations; the same integer gives the same
         predictions bit for bit.
+    n_jobs : int or None, default=None
+        Ensemble members trained in parallel, one joblib task each (threads
+        unless a ``joblib.parallel_backend`` context such as ``"dask"``
+        says otherwise; the predictions do not depend on it). None means 1
+        outside such a context.
     verbose : int, default=0
-        'gd': print the loss every 100 steps when > 0.
+        'gd': print the loss every 100 steps when > 0; >= 2 also reports the
+        ensemble's progress (networks done, elapsed, time left).
 
     Attributes
     ----------
@@ -194,6 +206,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "linearize": ["boolean"],
         "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
@@ -215,6 +228,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         tol=1e-6,
         linearize=True,
         random_state=None,
+        n_jobs=None,
         verbose=0,
     ):
         self.width = width
@@ -233,6 +247,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.linearize = linearize
         self.random_state = random_state
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -283,36 +298,30 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         self._y_1d = y.ndim == 1
         targets = y.reshape(len(y), -1)
         self.n_outputs_ = targets.shape[1]
-        architecture, weight_std, bias_std = self._architecture()
+        self._architecture()  # an activation without a forward pass fails here
         self.solver_ = self._resolve_solver(*targets.shape)
 
         # One seed per member drawn by NumPy (not jax.random.split, whose
         # output changed between JAX versions): the same random_state gives
-        # the same networks under every supported JAX.
+        # the same networks under every supported JAX and every backend.
         seeds = check_random_state(self.random_state).randint(
             np.iinfo(np.int32).max, size=self.n_ensemble)
-        initial, final, ntks, curves, n_iter = [], [], [], [], []
-        with x64_scope():
-            x, y_jax = jnp.asarray(X), jnp.asarray(targets)
-            for member, seed in enumerate(seeds):
-                params0 = init_params(jax.random.PRNGKey(int(seed)), X.shape[1],
-                                      self.width, architecture, weight_std, bias_std,
-                                      self.n_outputs_)
-                if self.solver_ == "exact":
-                    params, ntk, curve = exact_flow(
-                        params0, x, targets, self._tau(targets.size),
-                        self._weights_fn(params0, targets.size), weight_std, bias_std,
-                        architecture=architecture)
-                    ntks.append(ntk[:, :, 0, 0] if self.n_outputs_ == 1 else ntk)
-                    steps = 1  # one closed-form solve
-                else:
-                    params, curve = self._gradient_descent(
-                        params0, x, y_jax, weight_std, bias_std, architecture, member)
-                    steps = len(curve) - 1
-                initial.append(_to_numpy(params0))
-                final.append(_to_numpy(params))
-                curves.append(np.asarray(curve, dtype=np.float64))
-                n_iter.append(steps)
+        # One task per member through joblib: threads by default, a dask or
+        # Ray cluster inside joblib.parallel_backend. X and y are top-level
+        # arguments, so the dask backend ships them once per fit, and the
+        # estimator travels as its parameters only (a clone).
+        settings = clone(self)
+        members = map_reduce(
+            _fit_member,
+            [(settings, member, int(seed), X, targets)
+             for member, seed in enumerate(seeds)],
+            n_jobs=self.n_jobs, verbose=max(int(self.verbose) - 1, 0),
+            description="LinearizedMLP: ensemble", unit="networks")
+        initial = [member["initial"] for member in members]
+        final = [member["final"] for member in members]
+        ntks = [member["ntk"] for member in members if member["ntk"] is not None]
+        curves = [member["curve"] for member in members]
+        n_iter = [member["steps"] for member in members]
 
         self.initial_params_ = initial
         self.params_ = final
@@ -325,6 +334,31 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
             "total": np.array([total for _, total in changes]),
         }
         return self
+
+    def _fit_one(self, member, seed, X, targets):
+        """Initialise and train ensemble member ``member`` from ``seed``."""
+        architecture, weight_std, bias_std = self._architecture()
+        n_outputs = targets.shape[1]
+        solver = self._resolve_solver(*targets.shape)
+        with x64_scope():
+            x, y_jax = jnp.asarray(X), jnp.asarray(targets)
+            params0 = init_params(jax.random.PRNGKey(seed), X.shape[1], self.width,
+                                  architecture, weight_std, bias_std, n_outputs)
+            ntk = None
+            if solver == "exact":
+                params, ntk, curve = exact_flow(
+                    params0, x, targets, self._tau(targets.size),
+                    self._weights_fn(params0, targets.size), weight_std, bias_std,
+                    architecture=architecture)
+                ntk = np.asarray(ntk[:, :, 0, 0] if n_outputs == 1 else ntk)
+                steps = 1  # one closed-form solve
+            else:
+                params, curve = self._gradient_descent(
+                    params0, x, y_jax, weight_std, bias_std, architecture, member)
+                steps = len(curve) - 1
+            return {"initial": _to_numpy(params0), "final": _to_numpy(params),
+                    "ntk": ntk, "curve": np.asarray(curve, dtype=np.float64),
+                    "steps": steps}
 
     def _tau(self, size):
         # neural-tangents' time scale: gradient flow on 0.5 * mean((f - y)^2).
