@@ -2,11 +2,13 @@
 
 ``make demo`` runs this file. It runs the baseline comparison of the example
 gallery (``plot_baseline_comparison.py``): 5-fold cross-validation of
-NTKRegressor, NNGPRegressor, a Gaussian process and an SVM with the NTK
-kernel, random forests, RBF SVMs, RBF kernel ridge, an RBF Gaussian process
-and an MLP on diabetes (R^2), breast_cancer, wine, iris and digits
-(accuracy), with default hyperparameters. It prints a table of scores and
-times and saves the figure to ``examples/figures/baseline_comparison.png``.
+NTKRegressor and NNGPRegressor (diabetes, R^2), NTKClassifier and
+NNGPClassifier (breast_cancer, wine, iris and digits: accuracy and
+log-loss), a Gaussian process and an SVM with the NTK kernel, random
+forests, RBF SVMs, RBF kernel ridge, an RBF Gaussian process and an MLP,
+with default hyperparameters. It prints a table of scores and times, the
+log-loss of the classifiers with ``predict_proba``, and saves the figure to
+``examples/figures/baseline_comparison.png``.
 Set ``SKLEARN_NTK_QUICK=1`` for a 3-fold version.
 """
 

@@ -12,10 +12,13 @@ tunes ours).
 
 * regression (``diabetes``): R^2, with features and target standard-scaled;
 * classification (``breast_cancer``, ``wine``, ``iris``, ``digits``):
-  accuracy. The NTK and NNGP regressors classify by regressing on centred
-  one-hot targets and taking the largest output, as in Lee et al. (2018) and
-  Arora et al. (2019); the NTK also enters as a kernel of an SVM,
-  ``SVC(kernel=NTKKernel())``.
+  accuracy, and the log-loss of the models that have ``predict_proba``.
+  :class:`~sklearn_ntk.NTKClassifier` and
+  :class:`~sklearn_ntk.NNGPClassifier` train on centred one-hot targets, as
+  in Lee et al. (2018) and Arora et al. (2020), predict the class of the
+  largest mean output, and give with ``predict_proba`` the probability that
+  each class has the largest output of the infinite ensemble; the NTK also
+  enters as a kernel of an SVM, ``SVC(kernel=NTKKernel())``.
 
 ``make demo`` runs this example.
 """
@@ -43,7 +46,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, SVR
 
-from sklearn_ntk import NNGPRegressor, NTKKernel, NTKRegressor
+from sklearn_ntk import (NNGPClassifier, NNGPRegressor, NTKClassifier, NTKKernel,
+                         NTKRegressor)
 
 QUICK = os.environ.get("SKLEARN_NTK_QUICK", "0") == "1"
 FIGURES = Path(globals().get("__file__", "x")).resolve().parent / "figures"
@@ -54,7 +58,9 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)  # MLP, GPR
 # %%
 # Classification by one-hot regression
 # ------------------------------------
-# Fifteen lines turn any multi-output regressor into a classifier.
+# Fifteen lines turn any multi-output regressor into a classifier: the
+# baseline kernel ridge classifies this way (NTKClassifier and NNGPClassifier
+# do the same internally, and add ``predict_proba``).
 
 
 class OneHotRegressionClassifier(ClassifierMixin, BaseEstimator):
@@ -113,8 +119,8 @@ REGRESSORS = {
                                       random_state=0)),
 }
 CLASSIFIERS = {
-    "NTKRegressor": scaled(OneHotRegressionClassifier(NTKRegressor())),
-    "NNGPRegressor": scaled(OneHotRegressionClassifier(NNGPRegressor())),
+    "NTKClassifier": scaled(NTKClassifier()),
+    "NNGPClassifier": scaled(NNGPClassifier()),
     "SVC (NTKKernel)": scaled(SVC(kernel=NTKKernel())),
     "RandomForest": scaled(RandomForestClassifier(n_estimators=n_trees,
                                                  random_state=0)),
@@ -145,11 +151,15 @@ for dataset, load in DATASETS.items():
              else StratifiedKFold(N_SPLITS, shuffle=True, random_state=0))
     for name, model in models.items():
         start = time.perf_counter()
-        cv = cross_validate(model, X, y, cv=folds,
-                            scoring="r2" if regression else "accuracy")
+        scoring = {"score": "r2" if regression else "accuracy"}
+        if not regression and hasattr(model, "predict_proba"):
+            scoring["log_loss"] = "neg_log_loss"
+        cv = cross_validate(model, X, y, cv=folds, scoring=scoring)
         results.append({
             "dataset": dataset, "model": name,
             "score": cv["test_score"].mean(), "std": cv["test_score"].std(),
+            "log_loss": -cv["test_log_loss"].mean() if "log_loss" in scoring
+            else np.nan,
             "seconds": time.perf_counter() - start,
         })
     print(f"{dataset} ({X.shape[0]} x {X.shape[1]}):", ", ".join(
@@ -161,7 +171,9 @@ results = pd.DataFrame(results)
 # ---------
 # Mean score over the folds (R^2 for diabetes, accuracy otherwise), and the
 # wall-clock seconds of the whole cross-validation of each model on each
-# dataset.
+# dataset; then the log-loss of the classifiers with ``predict_proba``
+# (lower is better; predicting the class frequencies scores about 0.66 on
+# breast_cancer, 1.09 on wine and iris, 2.30 on digits).
 
 order = list(dict.fromkeys(list(REGRESSORS) + list(CLASSIFIERS)))
 scores = results.pivot(index="model", columns="dataset", values="score")
@@ -173,6 +185,11 @@ table["seconds (all)"] = seconds.sum(axis=1).map(lambda v: f"{v:.1f}")
 with pd.option_context("display.width", 120):
     print(f"{N_SPLITS}-fold cross-validation, default hyperparameters")
     print(table.to_string())
+    log_losses = results.pivot(index="model", columns="dataset", values="log_loss")
+    log_losses = log_losses.dropna(how="all").reindex(
+        columns=[name for name in DATASETS if name != "diabetes"])
+    print("\nlog-loss of the classifiers with predict_proba")
+    print(log_losses.map(lambda v: f"{v:.3f}").to_string())
 
 # %%
 # The figure
@@ -180,7 +197,8 @@ with pd.option_context("display.width", 120):
 fig, axes = plt.subplots(1, len(DATASETS) + 1, figsize=(17, 4.2),
                          sharey=True)
 positions = np.arange(len(order))
-ours = {"NTKRegressor", "NNGPRegressor", "GPR (NTKKernel)", "SVC (NTKKernel)"}
+ours = {"NTKRegressor", "NNGPRegressor", "NTKClassifier", "NNGPClassifier",
+        "GPR (NTKKernel)", "SVC (NTKKernel)"}
 colours = ["C3" if name in ours else "C0" for name in order]
 for ax, dataset in zip(axes, DATASETS):
     column = results[results.dataset == dataset].set_index("model")

@@ -3,15 +3,18 @@
 A classifier here is the corresponding regressor (:class:`NTKRegressor` or
 :class:`NNGPRegressor`, built from the classifier's own parameters) fitted on
 one regression target per class, as the infinite-width literature trains
-networks with the squared loss on one-hot targets. ``predict`` is the
-argmax of the ensemble mean, ``decision_function`` the mean itself, and
-``predict_proba`` the probability, under the Gaussian predictive
-distribution of the ensemble at time ``t``, that each class has the largest
-output (:func:`argmax_probabilities`, computed by adaptive Gauss-Hermite
-quadrature; no sampling, no softmax).
+networks with the squared loss on one-hot targets. ``predict_proba`` is the
+probability, under the Gaussian predictive distribution of the ensemble at
+time ``t``, that each class has the largest output
+(:func:`argmax_probabilities`: the normal CDF for two classes, adaptive
+Gauss-Hermite quadrature for more; no sampling, no softmax).
+``decision_function`` is its logarithm (the log-odds for two classes) and
+``predict`` the argmax of the ensemble mean, which is also the argmax of
+both: the three methods rank classes and test points identically.
 """
 
 import numpy as np
+from scipy import special
 from scipy.special import log_ndtr, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
@@ -26,7 +29,13 @@ from ._regressors import (
     NTKRegressor,
 )
 
-__all__ = ["NTKClassifier", "NNGPClassifier", "argmax_probabilities", "encode_targets"]
+__all__ = [
+    "NTKClassifier",
+    "NNGPClassifier",
+    "argmax_probabilities",
+    "binary_log_odds",
+    "encode_targets",
+]
 
 _VALIDATION_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
@@ -135,6 +144,75 @@ def _log_argmax_probability(gaps):
             + logsumexp(log_h + nodes**2 + np.log(weights), axis=1))
 
 
+def _standardised_margin(mean, std):
+    """``z = (m_1 - m_0) / (sqrt 2 std)`` of two classes; ``P(class 1) = Phi(z)``."""
+    return (mean[:, 1] - mean[:, 0]) / (np.sqrt(2.0) * std)
+
+
+def _quadrature_log_proba(mean, std, random, log_proba):
+    """Fill ``log_proba[random]`` by quadrature, normalised, in the means' order."""
+    n_classes = mean.shape[1]
+    others = ~np.eye(n_classes, dtype=bool)
+    rows = np.flatnonzero(random)
+    # Blocks of rows bound the (rows, nodes, classes) quadrature arrays.
+    for block in np.array_split(rows, max(1, -(-len(rows) // ROWS_PER_BLOCK))):
+        block_mean, block_std = mean[block], std[block, None]
+        values = np.empty((len(block), n_classes))
+        for c in range(n_classes):
+            gaps = (block_mean[:, [c]] - block_mean[:, others[c]]) / block_std
+            values[:, c] = _log_argmax_probability(gaps)
+        values -= logsumexp(values, axis=1, keepdims=True)
+        # The exact probabilities are ordered as the means: give the largest
+        # value to the largest mean, and so on (a stable sort keeps the
+        # first of tied means first, as np.argmax does).
+        order = np.argsort(-block_mean, axis=1, kind="stable")
+        ordered = np.empty_like(values)
+        np.put_along_axis(ordered, order, -np.sort(-values, axis=1), axis=1)
+        log_proba[block] = ordered
+
+
+def binary_log_odds(mean, std):
+    """``log P(class 1) - log P(class 0)`` of two classes, sign-exact.
+
+    With ``z = (mean_1 - mean_0) / (sqrt 2 std)`` the log-odds is
+    ``log Phi(z) - log Phi(-z) = 2 artanh(erf(z / sqrt 2))``. The second
+    form keeps the sign and every digit for tiny ``|z|`` (where both
+    logarithms round to ``log 0.5``); the first does not overflow in the
+    tails (where ``erf`` rounds to 1). It is strictly increasing in ``z``,
+    so it is positive exactly where ``mean_1 > mean_0``; where ``std == 0``
+    it is +-inf, or 0 for tied means.
+
+    Parameters
+    ----------
+    mean : ndarray of shape (n_samples, 2)
+    std : ndarray of shape (n_samples,)
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ntk._classifiers import binary_log_odds
+    >>> binary_log_odds(np.array([[0.0, 1.0], [0.0, 0.0]]), np.array([1.0, 1.0])).round(4)
+    array([1.1541, 0.    ])
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.asarray(std, dtype=np.float64)
+    margin = mean[:, 1] - mean[:, 0]
+    # std == 0: deterministic outputs, +-inf (0 for tied means).
+    log_odds = np.where(margin > 0, np.inf, np.where(margin < 0, -np.inf, 0.0))
+    random = std > 0
+    z = _standardised_margin(mean[random], std[random])
+    small = np.abs(z) < 1.0
+    log_odds[random] = np.where(
+        small,
+        2.0 * np.arctanh(special.erf(np.where(small, z, 0.0) / np.sqrt(2.0))),
+        log_ndtr(z) - log_ndtr(-z))
+    return log_odds
+
+
 def argmax_probabilities(mean, std):
     """Probability that each class has the largest output, and its log.
 
@@ -147,7 +225,14 @@ def argmax_probabilities(mean, std):
     a one-dimensional integral computed deterministically by adaptive
     Gauss-Hermite quadrature (see ``_log_argmax_probability``) and
     normalised so that each row sums to 1 (it does so to ~1e-9 before
-    normalisation). With two classes it is ``Phi((mean_c - mean_j) / (sqrt 2 std))``.
+    normalisation). With two classes it is computed in closed form,
+    ``Phi((mean_c - mean_j) / (sqrt 2 std))``.
+    With equal variances the exact probabilities are ordered as the means
+    (a larger mean is the likelier maximum, equal means are equally
+    likely); the quadrature values of each row are placed in that order, so
+    that the argmax of the probabilities is the argmax of the means even
+    where quadrature error (~1e-9) exceeds a near-tie between classes.
+    Rearranging them can only bring them closer to the exact values.
     Probabilities below the smallest normal float (~2.2e-308) are reported
     as that number.
     Where ``std == 0`` the outputs are deterministic: the probability is 1
@@ -175,19 +260,17 @@ def argmax_probabilities(mean, std):
     n_samples, n_classes = mean.shape
     log_proba = np.empty((n_samples, n_classes))
     random = std > 0
-    others = ~np.eye(n_classes, dtype=bool)
-    rows = np.flatnonzero(random)
-    # Blocks of rows bound the (rows, nodes, classes) quadrature arrays.
-    for block in np.array_split(rows, max(1, -(-len(rows) // ROWS_PER_BLOCK))):
-        block_mean, block_std = mean[block], std[block, None]
-        for c in range(n_classes):
-            gaps = (block_mean[:, [c]] - block_mean[:, others[c]]) / block_std
-            log_proba[block, c] = _log_argmax_probability(gaps)
+    if n_classes == 2:
+        # P(f_1 > f_0) = Phi(z): f_1 - f_0 ~ N(m_1 - m_0, 2 std^2). Closed
+        # form, exactly complementary: no normalisation needed.
+        z = _standardised_margin(mean[random], std[random])
+        log_proba[random] = np.stack([log_ndtr(-z), log_ndtr(z)], axis=1)
+    else:
+        _quadrature_log_proba(mean, std, random, log_proba)
     # Deterministic outputs: the argmax, ties shared.
     is_max = mean[~random] == mean[~random].max(axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
         log_proba[~random] = np.log(is_max / is_max.sum(axis=1, keepdims=True))
-    log_proba -= logsumexp(log_proba, axis=1, keepdims=True)
     # Floor at the smallest normal float, so that exp(log_proba) never
     # underflows to 0: proba and log_proba stay consistent and log-loss finite.
     log_proba = np.maximum(log_proba, LOG_TINY)
@@ -315,8 +398,24 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_predict(X)
         return self.regressor_.predict(X)
 
+    def _mean_and_std(self, X):
+        X = self._validate_predict(X)
+        mean, std = self.regressor_.predict(X, return_std=True)
+        # The variance is the same for every output (one kernel).
+        return mean, std[:, 0]
+
+    def _probabilities(self, X):
+        return argmax_probabilities(*self._mean_and_std(X))
+
     def decision_function(self, X):
-        """Mean output of the ensemble for each class at time ``t``.
+        """Log-probability of each class (the log-odds with two classes).
+
+        The logarithm of :meth:`predict_proba`: classes and test points are
+        ranked exactly as by the probabilities, and its argmax (its sign with
+        two classes) is :meth:`predict`. It uses the predictive variance as
+        well as the mean: a small margin with a small variance can be more
+        certain than a larger margin with a large variance. The mean outputs
+        themselves are ``regressor_.predict(X)``.
 
         Parameters
         ----------
@@ -325,20 +424,27 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_classes), or (n_samples,) with two classes
-            With two classes, scikit-learn's convention: the mean output of
-            ``classes_[1]`` minus that of ``classes_[0]`` (positive favours
-            ``classes_[1]``).
+            With two classes, scikit-learn's convention: one score, positive
+            for ``classes_[1]``. It is the log-odds
+            ``log P(classes_[1]) - log P(classes_[0]) = log Phi(z) - log Phi(-z)``,
+            a strictly increasing function of the standardised margin
+            ``z = (m_1 - m_0) / (sqrt(2) s)`` (see :func:`binary_log_odds`);
+            +-inf where the predictive variance is zero.
         """
-        mean = self._mean_outputs(X)
+        mean, std = self._mean_and_std(X)
         if len(self.classes_) == 2:
-            return mean[:, 1] - mean[:, 0]
-        return mean
+            return binary_log_odds(mean, std)
+        return argmax_probabilities(mean, std)[1]
 
     def predict(self, X):
         """Class with the largest mean output.
 
-        It is also the class of largest :meth:`predict_proba` (with equal
-        variances, the largest mean is the likeliest argmax).
+        With equal predictive variances for every class, the largest mean is
+        the likeliest argmax: it is also the class of largest
+        :meth:`predict_proba` and of largest :meth:`decision_function`
+        (with two classes, ``classes_[1]`` exactly where the decision
+        function is positive). Only the mean is computed, so it costs a
+        fraction of :meth:`predict_proba`.
 
         Parameters
         ----------
@@ -352,19 +458,13 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
         mean = self._mean_outputs(X)  # first: it raises NotFittedError
         return self.classes_[np.argmax(mean, axis=1)]
 
-    def _probabilities(self, X):
-        X = self._validate_predict(X)
-        mean, std = self.regressor_.predict(X, return_std=True)
-        # The variance is the same for every output (one kernel).
-        return argmax_probabilities(mean, std[:, 0])
-
     def predict_proba(self, X):
         """Probability that each class has the largest output of the ensemble.
 
         The trained networks' outputs at ``x`` are, over random
-        initialisations, independent Gaussians with the predictive mean of
-        :meth:`decision_function` and one common predictive variance (that
-        of the regressor's ``predict(return_std=True)``). The probability of
+        initialisations, independent Gaussians with the predictive mean and
+        one common predictive variance of the regressor's
+        ``predict(return_std=True)``. The probability of
         class ``c`` is ``P(f_c(x) > f_j(x) for all j != c)``: the fraction of
         the infinite ensemble whose network predicts ``c``. It is computed
         deterministically by quadrature of a one-dimensional integral (see
@@ -451,7 +551,8 @@ class NTKClassifier(_InfiniteWidthClassifier):
     ensemble over random initialisations is the NTK Gaussian process of
     :class:`NTKRegressor` (Lee et al. 2019, eq. 16). ``predict`` is the
     argmax of the mean, ``predict_proba`` the fraction of the ensemble that
-    predicts each class.
+    predicts each class, and ``decision_function`` its logarithm (the
+    log-odds with two classes).
 """ + _PARAMETERS_DOC.replace("REGRESSOR", "NTKRegressor") + """
     See Also
     --------
@@ -468,7 +569,17 @@ class NTKClassifier(_InfiniteWidthClassifier):
         P = int phi(z) prod_{j != c} Phi(z + (m_c - m_j) / s) dz,
 
     which adaptive Gauss-Hermite quadrature evaluates to ~1e-9 without
-    sampling. Fitting the same training data again at another ``t`` reuses
+    sampling (two classes: ``Phi((m_1 - m_0) / (sqrt(2) s))`` exactly).
+
+    ``decision_function`` is ``log predict_proba`` (two classes: the
+    log-odds ``log Phi(z) - log Phi(-z)`` of the standardised margin
+    ``z = (m_1 - m_0) / (sqrt(2) s)``), not the mean margin ``m_1 - m_0``:
+    the margin ignores the predictive variance ``s^2``, which varies from
+    point to point, so it would rank test points differently from
+    ``predict_proba``. ``predict`` is the argmax of the means, which for
+    equal variances is the argmax of both, and costs only the mean.
+
+    Fitting the same training data again at another ``t`` reuses
     the regressor's cached kernels and factorisations.
 
     References
@@ -511,8 +622,9 @@ class NNGPClassifier(_InfiniteWidthClassifier):
 
     Notes
     -----
-    ``predict_proba`` is computed as in :class:`NTKClassifier`, from the
-    NNGP predictive mean and variance.
+    ``predict_proba``, ``decision_function`` (its logarithm; the log-odds
+    with two classes) and ``predict`` are computed as in
+    :class:`NTKClassifier`, from the NNGP predictive mean and variance.
 
     References
     ----------

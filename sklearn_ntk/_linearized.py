@@ -27,10 +27,12 @@ from ._linearization import (
     exact_flow,
     gd_steps,
     network_output,
-    ntk_max_eigenvalue,
+    ntk_scale,
+    stable_step_size,
 )
 from ._parallel import map_reduce
 from ._precision import x64_scope
+from ._regressors import DEFAULT_DIAG_REG
 
 __all__ = ["LinearizedMLP"]
 
@@ -78,11 +80,15 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
     ``stax.Dense`` from ``random_state``, replaced by its first-order Taylor
     expansion ``f_lin(theta, x) = f(theta_0, x) + J(theta_0, x)(theta -
     theta_0)`` (one JVP; no dense Jacobian), and trained on
-    ``0.5 * mean((f(X) - y)^2)`` for time ``t`` with learning rate
-    ``learning_rate`` (neural-tangents' time scale,
-    ``tau = learning_rate * t / y.size``). As ``width`` grows the empirical
-    NTK converges to the analytic one and the ensemble mean converges to
-    ``NTKRegressor``'s prediction.
+    ``0.5 * mean((f(X) - y)^2)`` for time ``t`` (neural-tangents' time
+    scale, ``tau = learning_rate * t / y.size``; ``t`` has the units of
+    ``learning_rate=1.0`` when ``learning_rate="auto"``). As ``width`` grows
+    the empirical NTK converges to the analytic one and the ensemble over
+    random initialisations converges to ``NTKRegressor``'s Gaussian process:
+    the defaults (``t=None``, ``diag_reg=0.1``, and ``learning_rate="auto"``,
+    which trains for the time of ``NTKRegressor``'s ``learning_rate=1.0``)
+    are ``NTKRegressor``'s, so that ``LinearizedMLP()`` converges to
+    ``NTKRegressor()``.
 
     Parameters
     ----------
@@ -95,25 +101,45 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         ``sklearn_ntk.ACTIVATIONS``).
     activation_params : dict or None, default=None
         The activation's own parameters, e.g. ``{"alpha": 0.1}``.
-    weight_std, bias_std : float, default=1.5, 0.05
-        neural-tangents' ``W_std`` and ``b_std``; ``bias_std=None`` means no
-        biases.
+    weight_std : float, default=1.5
+        neural-tangents' ``W_std``.
+    bias_std : float or None, default=2.0
+        neural-tangents' ``b_std``; ``bias_std=None`` means no biases.
     parameterization : {"ntk", "standard"}, default="ntk"
     t : float or None, default=None
-        Training time; None (or ``inf``) trains to convergence ('exact': the limit
-        ``t -> infinity``; 'gd': until the loss stalls, see ``tol``). For
-        'gd' one unit of time is one step: ``floor(t)`` steps of size
-        ``learning_rate`` and a final step of size
-        ``(t - floor(t)) * learning_rate``.
-    learning_rate : float, default=1.0
-        Step size on ``0.5 * mean`` squared loss. 'gd' is stable while
-        ``learning_rate * lambda_max(NTK) / y.size < 2``.
-    diag_reg : float, default=0.0
-        'exact' only: ``diag_reg * mean(diag NTK)`` is added to the NTK's
-        diagonal (as in ``NTKRegressor``; the flow is solved by
-        ``sklearn_ntk._dynamics.GradientFlowSolver``, which drops the NTK's
-        numerical null space -- components that ``J^T`` maps to zero, so the
-        trained parameters do not depend on them).
+        Training time, ``tau = learning_rate * t / y.size`` as in
+        ``NTKRegressor`` (with ``learning_rate="auto"``,
+        ``tau = t / y.size``: the same dynamics as ``NTKRegressor(t=t)``).
+        None (or ``inf``) trains to convergence ('exact': the limit
+        ``t -> infinity``; 'gd': until the loss stalls, see ``tol``). 'gd'
+        takes ``n = t / step`` steps (``n = t`` for a numeric
+        ``learning_rate``, whose step is ``learning_rate``): ``floor(n)``
+        whole steps and a final fraction of a step.
+    learning_rate : float or "auto", default="auto"
+        Learning rate on ``0.5 * mean`` squared loss. A float sets both the
+        time unit and the 'gd' step (one step per unit of ``t``); 'gd' is
+        stable only while
+        ``learning_rate * (lambda_max(NTK) + regularizer) / y.size < 2``.
+        ``"auto"`` keeps ``learning_rate=1.0``'s time unit and lets 'gd' take
+        steps of ``y.size / (lambda_max + regularizer)``, half the
+        divergence threshold, with ``lambda_max`` the largest eigenvalue of
+        each network's empirical NTK of the training set (power iteration,
+        see ``sklearn_ntk._linearization.stable_step_size``): gradient
+        descent never diverges, for any scale of ``X``. The steps taken are
+        in ``step_size_``. 'exact' has no step: only the time unit matters.
+    diag_reg : float, default=0.1
+        Relative regulariser, as in ``NTKRegressor``: the NTK's diagonal
+        gets ``regularizer = diag_reg * mean(diag NTK)`` (the empirical NTK of
+        the training set, all outputs). 'exact' solves the flow of the
+        regularised NTK (by ``sklearn_ntk._dynamics.GradientFlowSolver``,
+        which drops the NTK's numerical null space -- components that ``J^T``
+        maps to zero, so the trained parameters do not depend on them);
+        'gd' adds the penalty ``regularizer / (2 y.size) * ||theta -
+        theta_0||^2`` pulling the parameters toward their initialisation,
+        whose gradient flow for the linearised network is the same at every
+        ``t`` (see ``sklearn_ntk._linearization.gd_steps``); the limit
+        ``t -> infinity`` is kernel ridge regression with the NTK. 0
+        interpolates the training data at ``t=None``.
     n_ensemble : int, default=1
         Number of independently initialised networks.
     solver : {"auto", "exact", "gd"}, default="auto"
@@ -162,11 +188,15 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         (n_ensemble, n_samples, n_samples, n_outputs, n_outputs) for several;
         None for 'gd'.
     loss_curve_ : list of length n_ensemble of ndarray
-        Training loss ``0.5 * mean((f - y)^2)``: 'gd', at every step and
+        Training loss ``0.5 * mean((f - y)^2)`` (without the ``diag_reg``
+        penalty): 'gd', at every step and
         after the last (``n_iter_ + 1`` values); 'exact', at times 0 and t.
     n_iter_ : ndarray of shape (n_ensemble,)
         Gradient-descent steps taken ('gd'); 1 (one closed-form solve) for
         'exact'.
+    step_size_ : ndarray of shape (n_ensemble,) or None
+        'gd': the step of each network (``learning_rate``, or the one chosen
+        by ``"auto"``); None for 'exact'.
     solver_ : str
         The solver used.
     n_outputs_ : int
@@ -192,7 +222,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
     >>> mean, std = model.predict(X[:3], return_std=True)
     >>> mean.shape, std.shape
     ((3,), (3,))
-    >>> bool(np.allclose(model.predict(X), y, atol=1e-6))  # t=None interpolates
+    >>> interpolating = LinearizedMLP(width=64, diag_reg=0.0, random_state=0)
+    >>> bool(np.allclose(interpolating.fit(X, y).predict(X), y, atol=1e-6))
     True
     """
 
@@ -200,6 +231,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         **ARCHITECTURE_CONSTRAINTS,
         "width": [Interval(Integral, 1, None, closed="left")],
         **DYNAMICS_CONSTRAINTS,
+        "learning_rate": [Interval(Real, 0, None, closed="neither"),
+                          StrOptions({"auto"})],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "solver": [StrOptions({"auto", "exact", "gd"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -220,8 +253,8 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         bias_std=DEFAULTS["bias_std"],
         parameterization=DEFAULTS["parameterization"],
         t=None,
-        learning_rate=1.0,
-        diag_reg=0.0,
+        learning_rate="auto",
+        diag_reg=DEFAULT_DIAG_REG,
         n_ensemble=1,
         solver="auto",
         max_iter=1000,
@@ -322,12 +355,15 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         ntks = [member["ntk"] for member in members if member["ntk"] is not None]
         curves = [member["curve"] for member in members]
         n_iter = [member["steps"] for member in members]
+        step_sizes = [member["step"] for member in members
+                      if member["step"] is not None]
 
         self.initial_params_ = initial
         self.params_ = final
         self.empirical_ntk_ = np.stack(ntks) if ntks else None
         self.loss_curve_ = curves
         self.n_iter_ = np.array(n_iter)
+        self.step_size_ = np.array(step_sizes) if step_sizes else None
         changes = [_relative_changes(p0, p) for p0, p in zip(initial, final)]
         self.weight_change_ = {
             "layers": np.array([layers for layers, _ in changes]),
@@ -344,7 +380,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
             x, y_jax = jnp.asarray(X), jnp.asarray(targets)
             params0 = init_params(jax.random.PRNGKey(seed), X.shape[1], self.width,
                                   architecture, weight_std, bias_std, n_outputs)
-            ntk = None
+            ntk, step = None, None
             if solver == "exact":
                 params, ntk, curve = exact_flow(
                     params0, x, targets, self._tau(targets.size),
@@ -353,16 +389,42 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                 ntk = np.asarray(ntk[:, :, 0, 0] if n_outputs == 1 else ntk)
                 steps = 1  # one closed-form solve
             else:
+                regularizer, step = self._regularizer_and_step(
+                    params0, x, targets.size, weight_std, bias_std, architecture)
                 params, curve = self._gradient_descent(
-                    params0, x, y_jax, weight_std, bias_std, architecture, member)
+                    params0, x, y_jax, step, regularizer, weight_std, bias_std,
+                    architecture, member)
                 steps = len(curve) - 1
             return {"initial": _to_numpy(params0), "final": _to_numpy(params),
                     "ntk": ntk, "curve": np.asarray(curve, dtype=np.float64),
-                    "steps": steps}
+                    "steps": steps, "step": step}
+
+    def _auto_step(self):
+        return isinstance(self.learning_rate, str)  # "auto"
+
+    def _time_learning_rate(self):
+        # The learning rate of t's time unit. 'auto' chooses only the
+        # discretisation of 'gd': t keeps the units of learning_rate=1.0,
+        # NTKRegressor's default, so that LinearizedMLP(t=t) and
+        # NTKRegressor(t=t) train for the same tau = t / y.size.
+        return 1.0 if self._auto_step() else float(self.learning_rate)
 
     def _tau(self, size):
         # neural-tangents' time scale: gradient flow on 0.5 * mean((f - y)^2).
-        return time_to_tau(self.t, self.learning_rate, size)
+        return time_to_tau(self.t, self._time_learning_rate(), size)
+
+    def _regularizer_and_step(self, params0, x, size, weight_std, bias_std,
+                              architecture):
+        """'gd': the absolute pull toward theta_0 and the step size."""
+        if self.diag_reg == 0 and not self._auto_step():
+            return 0.0, float(self.learning_rate)
+        trace, eigenvalue = map(float, ntk_scale(params0, x, weight_std, bias_std,
+                                                 architecture=architecture))
+        # Relative to mean(diag Theta), as for 'exact' and NTKRegressor.
+        regularizer = self.diag_reg * trace / size
+        if not self._auto_step():
+            return regularizer, float(self.learning_rate)
+        return regularizer, stable_step_size(eigenvalue, regularizer, size)
 
     def _infinite_time(self):
         return self.t is None or np.isposinf(self.t)
@@ -384,38 +446,49 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
 
         return weights
 
-    def _step_plan(self):
-        """(whole steps, fraction of a final step) for 'gd'."""
+    def _step_plan(self, step):
+        """(whole steps, fraction of a final step) for 'gd' with this step."""
         if self._infinite_time():
             return self.max_iter, 0.0
-        whole, fraction = int(math.floor(self.t)), self.t - math.floor(self.t)
+        # t / (step / learning rate of t's unit) steps: t itself for a
+        # numeric learning_rate (exact, no rounding), t / step for 'auto'.
+        n_steps = self.t / step if self._auto_step() else self.t
+        whole, fraction = int(math.floor(n_steps)), n_steps - math.floor(n_steps)
         if whole + (fraction > 0) > self.max_iter:
+            reached = self.max_iter * step / self._time_learning_rate()
             warnings.warn(
-                f"t={self.t!r} needs {math.ceil(self.t)} gradient-descent steps "
-                f"but max_iter={self.max_iter}; training stopped at "
-                f"t={self.max_iter}. Increase max_iter or learning_rate (with "
-                "t scaled down), or use solver='exact'.",
+                f"t={self.t!r} needs {math.ceil(n_steps)} gradient-descent steps "
+                f"of size {step:.3g} but max_iter={self.max_iter}; training "
+                f"stopped at t={reached:.4g}. Increase max_iter, or use "
+                "solver='exact'.",
                 ConvergenceWarning,
             )
             return self.max_iter, 0.0
         return whole, fraction
 
-    def _gradient_descent(self, params0, x, y, weight_std, bias_std, architecture,
-                          member):
-        whole, fraction = self._step_plan()
+    def _gradient_descent(self, params0, x, y, step, regularizer, weight_std,
+                          bias_std, architecture, member):
+        whole, fraction = self._step_plan(step)
         arguments = dict(architecture=architecture, linearize=self.linearize)
+
+        def run(params, step_size, n_steps):
+            return gd_steps(params, params0, x, y, step_size, n_steps, weight_std,
+                            bias_std, regularizer, **arguments)
+
+        def check(loss, losses):
+            self._check_finite(loss, losses[0], step, regularizer, params0, x, y.size,
+                               weight_std, bias_std, architecture)
+
         params, losses, done = params0, [], 0
         converged = not self._infinite_time()
         loss = None
         while done < whole:
             n_steps = min(GD_CHUNK, whole - done)
-            params, chunk, loss = gd_steps(params, params0, x, y, self.learning_rate,
-                                           n_steps, weight_std, bias_std, **arguments)
+            params, chunk, loss = run(params, step, n_steps)
             losses.extend(np.asarray(chunk[:n_steps]).tolist())
             done += n_steps
             loss = float(loss)
-            self._check_finite(loss, losses[0], params0, x, y.size, weight_std, bias_std,
-                               architecture)
+            check(loss, losses)
             if self.verbose:
                 print(f"LinearizedMLP: network {member + 1}/{self.n_ensemble}, "
                       f"step {done}, loss {loss:.6e}", file=sys.stdout, flush=True)
@@ -423,22 +496,19 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
                 converged = True
                 break
         if fraction > 0:
-            params, chunk, loss = gd_steps(params, params0, x, y,
-                                           self.learning_rate * fraction, 1,
-                                           weight_std, bias_std, **arguments)
+            params, chunk, loss = run(params, step * fraction, 1)
             losses.append(float(chunk[0]))
             loss = float(loss)
-            self._check_finite(loss, losses[0], params0, x, y.size, weight_std, bias_std,
-                               architecture)
+            check(loss, losses)
         if loss is None:  # t = 0: no step
-            _, _, loss = gd_steps(params, params0, x, y, 0.0, 0, weight_std,
-                                  bias_std, **arguments)
+            _, _, loss = run(params, 0.0, 0)
             loss = float(loss)
         if not converged:
             warnings.warn(
                 f"solver='gd' with t=None did not converge in max_iter="
-                f"{self.max_iter} steps (loss {loss:.3e}); increase max_iter or "
-                "learning_rate, or use solver='exact'.",
+                f"{self.max_iter} steps (loss {loss:.3e}); increase max_iter "
+                "(or diag_reg, which speeds up convergence), or use "
+                "solver='exact'.",
                 ConvergenceWarning,
             )
         return params, losses + [loss]
@@ -448,20 +518,21 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
         start = losses[-min(GD_CHUNK, len(losses))]
         return loss <= self.tol * initial or start - loss <= self.tol * initial
 
-    def _check_finite(self, loss, initial, params0, x, size, weight_std, bias_std,
-                      architecture):
+    def _check_finite(self, loss, initial, step, regularizer, params0, x, size,
+                      weight_std, bias_std, architecture):
         # A stable step never raises the linearised loss; a growth by 1e4
         # (the real network may rise transiently, never by that much) means
-        # the step is beyond 2 y.size / lambda_max(NTK).
+        # the step is beyond 2 y.size / (lambda_max(NTK) + regularizer).
         if np.isfinite(loss) and loss <= 1e4 * max(initial, 1e-300):
             return
-        eigenvalue = float(ntk_max_eigenvalue(params0, x, weight_std, bias_std,
-                                              architecture=architecture))
-        limit = 2 * size / eigenvalue
+        _, eigenvalue = ntk_scale(params0, x, weight_std, bias_std,
+                                  architecture=architecture)
+        limit = 2 * size / (float(eigenvalue) + regularizer)
         raise ValueError(
-            f"gradient descent diverged (loss {loss:.3e}) with learning_rate="
-            f"{self.learning_rate!r}: it is stable only while learning_rate < "
-            f"2 * y.size / lambda_max(NTK) = {limit:.3e} here. Decrease "
+            f"gradient descent diverged (loss {loss:.3e}) with step {step:.3e} "
+            f"(learning_rate={self.learning_rate!r}): it is stable only while "
+            f"the step < 2 * y.size / lambda_max(NTK + regularizer) = {limit:.3e} "
+            "here. Use learning_rate='auto' (the default), or decrease "
             "learning_rate (and increase t to keep the training time), "
             "standardise X, or use solver='exact'."
         )

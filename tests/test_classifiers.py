@@ -21,6 +21,7 @@ from sklearn_ntk import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegress
 from sklearn_ntk._classifiers import (
     _log_argmax_probability,
     argmax_probabilities,
+    binary_log_odds,
     encode_targets,
 )
 from sklearn_ntk._regressors import KERNEL_CACHE
@@ -28,25 +29,16 @@ from sklearn_ntk._regressors import KERNEL_CACHE
 CLASSIFIERS = [NTKClassifier, NNGPClassifier]
 REGRESSOR_OF = {NTKClassifier: NTKRegressor, NNGPClassifier: NNGPRegressor}
 
-EXPECTED_FAILED_CHECKS = {
-    # The check wants the binary decision_function and predict_proba[:, 1]
-    # to rank test points identically. Here decision_function is the mean
-    # margin m1 - m0 (the contract) while predict_proba is
-    # Phi((m1 - m0) / (sqrt(2) s)) with a predictive std s that varies from
-    # point to point: a small margin with a small variance is rightly more
-    # certain than a larger margin with a large variance. Forcing the ranks
-    # to agree would mean dropping the variance (a softmax-like proba) or
-    # redefining decision_function as the standardised margin.
-    "check_decision_proba_consistency": (
-        "predict_proba uses the predictive variance, decision_function the mean"
-    ),
-}
-
-
-@parametrize_with_checks(
-    [NTKClassifier(depth=1), NNGPClassifier(depth=1)],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
-)
+# check_decision_proba_consistency ranks predict_proba[:, 1] rounded to 10
+# decimals against the decision function. Our decision function is the
+# log-odds, an exactly increasing function of that probability (asserted
+# without rounding by test_decision_function_proba_and_predict_agree). At
+# t=None with diag_reg=0.1 the NTK ensemble is unanimous on several of the
+# check's well-separated test points (P(class 1) > 1 - 1e-10, z up to 10),
+# which the rounding ties while the log-odds keep them apart: diag_reg=1.0
+# (a ten times larger ridge, z <= 2.3 there) keeps the probabilities away
+# from 0 and 1 so that the check tests the ranking itself.
+@parametrize_with_checks([NTKClassifier(depth=1, diag_reg=1.0), NNGPClassifier(depth=1)])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -141,12 +133,14 @@ def test_classifier_is_the_regressor_on_encoded_targets(blobs, Classifier, t):
     mean, std = regressor.predict(X_test, return_std=True)
     # Same kernels, same solver, same tau (y.size = n_samples * n_classes):
     # equal to rounding.
-    np.testing.assert_allclose(classifier.decision_function(X_test), mean,
+    np.testing.assert_allclose(classifier.regressor_.predict(X_test), mean,
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(classifier.predict(X_test),
                                   np.array(["cat", "dog", "emu"])[mean.argmax(axis=1)])
-    proba, _ = argmax_probabilities(mean, std[:, 0])
+    proba, log_proba = argmax_probabilities(mean, std[:, 0])
     np.testing.assert_allclose(classifier.predict_proba(X_test), proba, rtol=1e-12)
+    np.testing.assert_allclose(classifier.decision_function(X_test), log_proba,
+                               rtol=1e-12)
 
 
 def test_encodings():
@@ -162,19 +156,23 @@ def test_encodings():
 def test_encodings_shift_every_output_by_the_same_function(blobs, Classifier):
     # The encodings differ by a constant added to every class column; the
     # dynamics are linear in the targets and the same for every column, so
-    # every mean output moves by the same function of x: the decision
-    # function changes, the argmax and the argmax probabilities do not.
+    # every mean output moves by the same function of x: the mean outputs
+    # change, the argmax, the argmax probabilities and their logarithm (the
+    # decision function) do not.
     X, y = blobs
     fits = {e: Classifier(t=2.0, target_encoding=e).fit(X, y)
             for e in ("onehot", "centered", "lee2018")}
     X_test = X + 0.5
-    base = fits["onehot"].decision_function(X_test)
+    base = fits["onehot"].regressor_.predict(X_test)
     for encoding in ("centered", "lee2018"):
-        shift = fits[encoding].decision_function(X_test) - base
+        shift = fits[encoding].regressor_.predict(X_test) - base
         assert np.ptp(shift, axis=1).max() < 1e-12 * np.abs(base).max()
-        assert np.abs(shift).max() > 1e-3  # the decision function does move
+        assert np.abs(shift).max() > 1e-3  # the mean outputs do move
         np.testing.assert_allclose(fits[encoding].predict_proba(X_test),
                                    fits["onehot"].predict_proba(X_test), atol=1e-12)
+        np.testing.assert_allclose(fits[encoding].decision_function(X_test),
+                                   fits["onehot"].decision_function(X_test),
+                                   rtol=1e-9)
 
 
 # -- predict_proba ---------------------------------------------------------------
@@ -288,10 +286,86 @@ def test_binary_string_labels(rng, Classifier):
                                   np.where(decision > 0, "yes", "no"))
     assert model.predict_proba(X_test).shape == (15, 2)
     assert model.score(X, y) > 0.85  # noisy linear boundary: measured 0.95 / 0.925
-    # Two classes: P(class 1) = Phi(margin / (sqrt 2 std)) exactly.
-    std = model.regressor_.predict(X_test, return_std=True)[1][:, 0]
-    np.testing.assert_allclose(model.predict_proba(X_test)[:, 1],
-                               stats.norm.cdf(decision / (np.sqrt(2) * std)), rtol=1e-10)
+    # Two classes: P(class 1) = Phi(z), z = margin / (sqrt 2 std), and the
+    # decision function is its log-odds (scipy's logcdf, independently).
+    mean, std = model.regressor_.predict(X_test, return_std=True)
+    z = (mean[:, 1] - mean[:, 0]) / (np.sqrt(2) * std[:, 0])
+    np.testing.assert_allclose(model.predict_proba(X_test)[:, 1], stats.norm.cdf(z),
+                               rtol=1e-12)
+    np.testing.assert_allclose(
+        decision, stats.norm.logcdf(z) - stats.norm.logcdf(-z), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("Classifier", CLASSIFIERS)
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_decision_function_proba_and_predict_agree(rng, Classifier, n_classes):
+    # Points near the training data (confident, P(class) up to 1 - 1e-20),
+    # near the boundaries and far away, where the predictive variance
+    # differs most between points: the decision function must rank test
+    # points as predict_proba does (no rounding, in log space so that
+    # probabilities near 1 stay distinct), and predict must be the argmax
+    # of both.
+    X = rng.standard_normal((60, 2)) + 3.0 * (np.arange(60) % n_classes)[:, None]
+    y = np.arange(60) % n_classes
+    X_test = np.vstack([X + 0.1, rng.uniform(-5, 9, (60, 2)), 20 * X[:5]])
+    for t in (None, 5.0):
+        model = Classifier(depth=1, t=t).fit(X, y)
+        decision = model.decision_function(X_test)
+        log_proba = model.predict_log_proba(X_test)
+        predicted = model.predict(X_test)
+        np.testing.assert_array_equal(model.predict_proba(X_test).argmax(axis=1),
+                                      predicted)
+        if n_classes == 2:
+            log_odds = log_proba[:, 1] - log_proba[:, 0]
+            confident = np.abs(log_odds) < 600  # both logs above the floor
+            np.testing.assert_array_equal(stats.rankdata(decision[confident]),
+                                          stats.rankdata(log_odds[confident]))
+            np.testing.assert_allclose(decision[confident], log_odds[confident],
+                                       rtol=1e-12, atol=1e-12)
+            np.testing.assert_array_equal(decision > 0, predicted == 1)
+            # The mean margin ranks differently: the variance matters.
+            margin = np.diff(model.regressor_.predict(X_test), axis=1)[:, 0]
+            assert np.any(stats.rankdata(margin) != stats.rankdata(decision))
+        else:
+            np.testing.assert_array_equal(decision, log_proba)
+            np.testing.assert_array_equal(decision.argmax(axis=1), predicted)
+
+
+def test_rearranged_probabilities_follow_the_means():
+    # Near-ties (relative gap 1e-12, far below the quadrature's 1e-9): the
+    # largest probability still goes to the largest mean, tied means get
+    # tied probabilities, and the values match the unordered quadrature to
+    # its accuracy.
+    mean = np.array([[0.0, 1e-12, -1.0, 0.5 - 1e-13, 0.5],
+                     [2.0, 2.0, 1.0, 0.0, -1.0]])
+    std = np.array([1.0, 0.7])
+    proba, log_proba = argmax_probabilities(mean, std)
+    np.testing.assert_array_equal(np.argsort(-log_proba[0], kind="stable"),
+                                  np.argsort(-mean[0], kind="stable"))
+    assert proba[1, 0] == proba[1, 1] and proba[1].argmax() == 0
+    raw = np.stack([_log_argmax_probability(
+        (mean[:, [c]] - np.delete(mean, c, 1)) / std[:, None]) for c in range(5)], 1)
+    np.testing.assert_allclose(proba, np.exp(raw) / np.exp(raw).sum(1, keepdims=True),
+                               rtol=1e-8)
+
+
+def test_binary_log_odds_keeps_its_sign_and_digits():
+    # 2 artanh(erf(z / sqrt 2)) = log Phi(z) - log Phi(-z), compared with
+    # mpmath-free references: the first-order series 2 z sqrt(2 / pi) for
+    # tiny z (the next term is O(z^3)) and scipy's logcdf difference in the
+    # tails, where it is accurate.
+    tiny = np.array([1e-300, 1e-20, -1e-12])
+    mean = np.c_[np.zeros(3), tiny * np.sqrt(2)]
+    np.testing.assert_allclose(binary_log_odds(mean, np.ones(3)),
+                               2 * tiny * np.sqrt(2 / np.pi), rtol=1e-12)
+    z = np.array([-40.0, -3.0, -0.999, 0.999, 1.001, 7.0, 40.0])
+    mean = np.c_[np.zeros(7), z * np.sqrt(2)]
+    np.testing.assert_allclose(binary_log_odds(mean, np.ones(7)),
+                               stats.norm.logcdf(z) - stats.norm.logcdf(-z), rtol=1e-12)
+    # Zero variance: deterministic outputs, +-inf, and 0 for a tie.
+    np.testing.assert_array_equal(
+        binary_log_odds(np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]), np.zeros(3)),
+        [np.inf, -np.inf, 0.0])
 
 
 @pytest.mark.parametrize("Classifier", CLASSIFIERS)
