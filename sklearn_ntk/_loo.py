@@ -1,0 +1,338 @@
+"""Closed-form cross-validation of gradient-flow kernel regression (NumPy only).
+
+Leave-one-out from one eigendecomposition ``K = U diag(s) U^T`` of the train
+kernel that drives the dynamics (the NTK, or the NNGP for readout-only
+training), shared by every regulariser and every training time, as
+scikit-learn's ``RidgeCV`` shares one decomposition among its alphas.
+
+Conventions are those of :mod:`._dynamics` and of the estimators: the model
+fitted on ``n`` rows uses ``Theta = K + lambda I`` with
+``lambda = diag_reg * mean(diag K)`` and ``tau = learning_rate * t / y.size``.
+The model that leaves row ``i`` out therefore has its own regulariser
+``lambda_i = diag_reg * (sum(diag K) - K_ii) / (n - 1)`` and time
+``tau' = learning_rate * t / ((n - 1) n_targets)``; both are used here, so
+that the exact formulas equal a refit of the estimator on the other rows.
+
+In-sample, the model of ``lambda_i`` and ``tau'`` is the linear smoother
+``y_hat = H y``, ``H = K phi_tau'(K + lambda_i I)`` with
+``phi_tau(x) = (1 - exp(-tau x)) / x``. In the eigenbasis
+``I - H = U diag(rho_i) U^T`` with
+
+    rho_i(s) = (lambda_i + s exp(-tau' (s + lambda_i))) / (s + lambda_i)
+
+(``lambda_i / (s + lambda_i)`` at infinite time). The leave-one-out
+residual of row ``i`` is then taken as
+
+    y_i - y_hat_(-i) = [(I - H) y]_i / [I - H]_ii
+                     = sum_k U_ik rho_ik (U^T y)_k / sum_k U_ik^2 rho_ik.
+
+* **Infinite time (t=None): exact** for every ``diag_reg``. Then
+  ``I - H = lambda_i (K + lambda_i I)^{-1}`` and the ratio is the classical
+  identity ``[A^{-1} y]_i / [A^{-1}]_ii`` of kernel ridge regression and
+  Gaussian processes (Rasmussen & Williams 2006, eq. 5.12), which follows
+  from the block inverse of ``A = K + lambda_i I``.
+* **Finite time: approximate** (the linear-smoother leave-one-out identity,
+  exact only for smoothers of the resolvent form). The refit on ``n - 1``
+  rows applies ``phi_tau'`` to a principal submatrix, which has no
+  rank-one update formula. ``tests/test_cv_estimators.py`` measures the
+  error against brute-force refits.
+
+Predictive variances of the left-out point (for class probabilities) follow
+from the same identity. The network trained on the other rows predicts
+``f_0(x_i) + w^T (y - f_0(X))`` with leave-one-out weights ``w`` (``w_i = 0``),
+and the identity gives ``e_i - w = (I - H) e_i / [I - H]_ii``, i.e. the
+coefficients ``c_ik = rho_ik U_ik / d_i`` in the eigenbasis
+(``d_i = [I - H]_ii``). Hence
+
+* NNGP (noise ``lambda_i``): ``var_i = sum_k c_ik^2 (s_k + lambda_i) - lambda_i``
+  (``1 / [A^{-1}]_ii - lambda_i`` at infinite time: exact);
+* NTK: ``var_i = c_i^T (U^T K_nngp U) c_i`` (Lee et al. 2019, eq. 16, with
+  the NNGP as the prior covariance of ``f_0``), exact at infinite time and
+  approximate at finite time like the mean.
+
+The NTK variance costs ``O(n^3)`` per candidate (a product with the NNGP in
+the eigenbasis); everything else ``O(n^2)`` per candidate.
+
+K-fold cross-validation (:func:`holdout_means` and friends) is exact for
+every candidate: one eigendecomposition of each fold's train kernel serves
+every ``diag_reg`` and ``t``.
+
+References
+----------
+Rasmussen & Williams, "Gaussian Processes for Machine Learning", MIT Press
+2006, section 5.4.2, eq. 5.12.
+Golub, Heath & Wahba, "Generalized Cross-Validation as a Method for Choosing
+a Good Ridge Parameter", Technometrics 1979.
+Lee et al., "Wide Neural Networks of Any Depth Evolve as Linear Models
+Under Gradient Descent", NeurIPS 2019, eq. 16.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg
+
+from ._dynamics import spectral_filter
+
+__all__ = [
+    "Eigensystem",
+    "LeaveOneOut",
+    "eigensystem",
+    "holdout_means",
+    "holdout_nngp_variances",
+    "holdout_ntk_variances",
+    "leave_one_out",
+    "leave_one_out_regularizers",
+]
+
+
+class Eigensystem(NamedTuple):
+    """``K = vectors @ diag(values) @ vectors.T`` of a train kernel.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n,)
+        Eigenvalues, ascending, rounding negatives clipped to 0 (the kernel
+        is PSD in exact arithmetic).
+    vectors : ndarray of shape (n, n)
+        Orthonormal eigenvectors (all of them: the identities need
+        ``sum_k U_ik^2 = 1``).
+    diagonal_mean : float
+        ``mean(diag K)``, the scale of the relative regulariser.
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+    diagonal_mean: float
+
+
+def eigensystem(kernel):
+    """One symmetric eigendecomposition (LAPACK ``syevr``) of a train kernel.
+
+    Parameters
+    ----------
+    kernel : ndarray of shape (n, n)
+
+    Returns
+    -------
+    Eigensystem
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    values, vectors = scipy.linalg.eigh(kernel, check_finite=False, driver="evr")
+    return Eigensystem(np.maximum(values, 0.0), vectors,
+                       float(np.mean(np.diag(kernel))))
+
+
+def leave_one_out_regularizers(diagonal, diag_reg):
+    """``lambda_i = diag_reg * mean(diag K without row i)``, one per row.
+
+    Parameters
+    ----------
+    diagonal : ndarray of shape (n,)
+        ``diag K`` of the full train kernel.
+    diag_reg : float
+        The estimators' relative regulariser.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    diagonal = np.asarray(diagonal, dtype=np.float64)
+    n = diagonal.size
+    return diag_reg * (diagonal.sum() - diagonal) / (n - 1)
+
+
+def _residual_filter(values, regularizers, tau):
+    """``rho_ik`` up to a positive factor per row (ratios do not see it).
+
+    Infinite time uses ``1 / (s_k + lambda_i)`` (``rho / lambda_i``), which
+    stays finite as ``lambda_i -> 0``; components whose regularised
+    eigenvalue is below ``n eps`` times the largest are dropped, as the
+    solver drops its numerical null space.
+    """
+    shifted = values[None, :] + regularizers[:, None]
+    if tau is None:
+        cutoff = values.size * np.finfo(np.float64).eps * shifted.max()
+        with np.errstate(divide="ignore"):
+            return np.where(shifted > cutoff, 1.0 / shifted, 0.0)
+    # (lambda + s exp(-tau (s + lambda))) / (s + lambda); exp(-tau s) *
+    # exp(-tau lambda) keeps the n x n work to products.
+    decay = np.exp(-tau * regularizers)[:, None] * (values * np.exp(-tau * values))[None, :]
+    safe = np.where(shifted > 0, shifted, 1.0)
+    # At s + lambda = 0 (lambda = 0, s = 0) the limit of rho is 1.
+    return np.where(shifted > 0, (regularizers[:, None] + decay) / safe, 1.0)
+
+
+class LeaveOneOut(NamedTuple):
+    """Leave-one-out predictions of one candidate (``diag_reg``, ``t``).
+
+    Attributes
+    ----------
+    means : ndarray of shape (n, n_targets)
+        Prediction at each row of the model fitted on the other rows.
+    coefficients : ndarray of shape (n, n)
+        Row ``i`` holds ``e_i - w`` (``w``: the leave-one-out weights) in
+        the eigenbasis; the variances are quadratic forms in it.
+    regularizers : ndarray of shape (n,)
+        ``lambda_i`` of each leave-one-out model.
+    """
+
+    means: np.ndarray
+    coefficients: np.ndarray
+    regularizers: np.ndarray
+
+    def nngp_variances(self, eig):
+        """Predictive variance of readout-only training (the NNGP dynamics).
+
+        Parameters
+        ----------
+        eig : Eigensystem
+            Of the NNGP train kernel (the one the means came from).
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        shifted = eig.values[None, :] + self.regularizers[:, None]
+        variance = np.einsum("ik,ik->i", self.coefficients ** 2, shifted) - self.regularizers
+        return np.maximum(variance, 0.0)
+
+    def ntk_variances(self, nngp_in_eigenbasis):
+        """Predictive variance of the NTK ensemble (Lee et al. 2019, eq. 16).
+
+        Parameters
+        ----------
+        nngp_in_eigenbasis : ndarray of shape (n, n)
+            ``U^T K_nngp U`` with ``U`` the NTK's eigenvectors.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        c = self.coefficients
+        return np.maximum(np.einsum("ik,ik->i", c @ nngp_in_eigenbasis, c), 0.0)
+
+
+def leave_one_out(eig, projected_targets, targets, diagonal, diag_reg, tau):
+    """Leave-one-out predictions of every row from one eigendecomposition.
+
+    Parameters
+    ----------
+    eig : Eigensystem
+        Of the full train kernel ``K`` that drives the dynamics.
+    projected_targets : ndarray of shape (n, n_targets)
+        ``U^T y`` (shared by every candidate).
+    targets : ndarray of shape (n, n_targets)
+    diagonal : ndarray of shape (n,)
+        ``diag K``.
+    diag_reg : float
+    tau : float or None
+        Scaled time of the leave-one-out models,
+        ``learning_rate * t / ((n - 1) n_targets)``; None is infinite time
+        (exact; finite times use the linear-smoother identity, see the
+        module notes).
+
+    Returns
+    -------
+    LeaveOneOut
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ntk._loo import eigensystem, leave_one_out
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((6, 2)); y = rng.standard_normal((6, 1))
+    >>> k = x @ x.T + 1.0
+    >>> eig = eigensystem(k)
+    >>> loo = leave_one_out(eig, eig.vectors.T @ y, y, np.diag(k), 0.1, None)
+    >>> lam = 0.1 * np.mean(np.diag(k)[1:])  # the model without row 0
+    >>> refit = k[0, 1:] @ np.linalg.solve(k[1:, 1:] + lam * np.eye(5), y[1:])
+    >>> bool(np.allclose(loo.means[0], refit))
+    True
+    """
+    regularizers = leave_one_out_regularizers(diagonal, diag_reg)
+    rho = _residual_filter(eig.values, regularizers, tau)
+    weighted = eig.vectors * rho                       # U_ik rho_ik
+    denominators = np.einsum("ik,ik->i", weighted, eig.vectors)  # [I - H]_ii
+    residuals = (weighted @ projected_targets) / denominators[:, None]
+    coefficients = weighted / denominators[:, None]
+    return LeaveOneOut(targets - residuals, coefficients, regularizers)
+
+
+# -- K-fold: held-out predictions from each fold's eigendecomposition ----------
+
+
+def _filter(eig, diag_reg, tau, doubled=False):
+    """``phi_tau(s + lambda)`` on the non-null components, 0 on the null space."""
+    shifted = eig.values + diag_reg * eig.diagonal_mean
+    keep = shifted > eig.values.size * np.finfo(np.float64).eps * shifted.max()
+    time = None if tau is None else (2.0 * tau if doubled else tau)
+    safe = np.where(keep, shifted, 1.0)
+    return np.where(keep, spectral_filter(safe, time), 0.0)
+
+
+def holdout_means(eig, projected_test, projected_targets, diag_reg, tau):
+    """Prediction means of held-out rows, as the estimator fitted on a fold.
+
+    Parameters
+    ----------
+    eig : Eigensystem
+        Of the fold's train kernel.
+    projected_test : ndarray of shape (n_train, n_test)
+        ``U^T K(X_train, X_test)`` of the dynamics kernel.
+    projected_targets : ndarray of shape (n_train, n_targets)
+        ``U^T y_train``.
+    diag_reg : float
+    tau : float or None
+
+    Returns
+    -------
+    ndarray of shape (n_test, n_targets)
+    """
+    return projected_test.T @ (_filter(eig, diag_reg, tau)[:, None] * projected_targets)
+
+
+def holdout_nngp_variances(eig, projected_test, prior_variance, diag_reg, tau):
+    """``K_** - K_*X K^-1 (I - exp(-2 tau K)) K_X*`` on the diagonal.
+
+    Parameters
+    ----------
+    eig : Eigensystem
+        Of the fold's NNGP train kernel.
+    projected_test : ndarray of shape (n_train, n_test)
+    prior_variance : ndarray of shape (n_test,)
+    diag_reg : float
+    tau : float or None
+
+    Returns
+    -------
+    ndarray of shape (n_test,)
+    """
+    filtered = _filter(eig, diag_reg, tau, doubled=True)
+    return np.maximum(prior_variance - filtered @ projected_test ** 2, 0.0)
+
+
+def holdout_ntk_variances(eig, projected_test, nngp_train_train, nngp_test_train,
+                          prior_variance, diag_reg, tau):
+    """NTK ensemble variance of held-out rows (Lee et al. 2019, eq. 16).
+
+    Parameters
+    ----------
+    eig : Eigensystem
+        Of the fold's NTK train kernel.
+    projected_test : ndarray of shape (n_train, n_test)
+        ``U^T Theta(X_train, X_test)``.
+    nngp_train_train : ndarray of shape (n_train, n_train)
+    nngp_test_train : ndarray of shape (n_test, n_train)
+    prior_variance : ndarray of shape (n_test,)
+    diag_reg : float
+    tau : float or None
+
+    Returns
+    -------
+    ndarray of shape (n_test,)
+    """
+    g = eig.vectors @ (_filter(eig, diag_reg, tau)[:, None] * projected_test)
+    variance = (prior_variance + np.einsum("ij,ij->j", g, nngp_train_train @ g)
+                - 2.0 * np.einsum("ji,ij->j", nngp_test_train, g))
+    return np.maximum(variance, 0.0)
