@@ -153,14 +153,18 @@ def _residual_filter(values, regularizers, tau):
     shifted = values[None, :] + regularizers[:, None]
     if tau is None:
         cutoff = values.size * np.finfo(np.float64).eps * shifted.max()
+        if shifted.min() > cutoff:  # the usual case: one pass
+            return np.reciprocal(shifted, out=shifted)
         with np.errstate(divide="ignore"):
             return np.where(shifted > cutoff, 1.0 / shifted, 0.0)
     # (lambda + s exp(-tau (s + lambda))) / (s + lambda); exp(-tau s) *
     # exp(-tau lambda) keeps the n x n work to products.
-    decay = np.exp(-tau * regularizers)[:, None] * (values * np.exp(-tau * values))[None, :]
-    safe = np.where(shifted > 0, shifted, 1.0)
+    rho = np.multiply.outer(np.exp(-tau * regularizers), values * np.exp(-tau * values))
+    rho += regularizers[:, None]
+    if shifted.min() > 0:
+        return np.divide(rho, shifted, out=rho)
     # At s + lambda = 0 (lambda = 0, s = 0) the limit of rho is 1.
-    return np.where(shifted > 0, (regularizers[:, None] + decay) / safe, 1.0)
+    return np.where(shifted > 0, rho / np.where(shifted > 0, shifted, 1.0), 1.0)
 
 
 class LeaveOneOut(NamedTuple):
@@ -170,16 +174,27 @@ class LeaveOneOut(NamedTuple):
     ----------
     means : ndarray of shape (n, n_targets)
         Prediction at each row of the model fitted on the other rows.
-    coefficients : ndarray of shape (n, n)
-        Row ``i`` holds ``e_i - w`` (``w``: the leave-one-out weights) in
-        the eigenbasis; the variances are quadratic forms in it.
+    weighted : ndarray of shape (n, n)
+        ``U_ik rho_ik`` (up to a factor per row).
+    denominators : ndarray of shape (n,)
+        ``sum_k U_ik^2 rho_ik`` (the same factor): ``[I - H]_ii``.
     regularizers : ndarray of shape (n,)
         ``lambda_i`` of each leave-one-out model.
     """
 
     means: np.ndarray
-    coefficients: np.ndarray
+    weighted: np.ndarray
+    denominators: np.ndarray
     regularizers: np.ndarray
+
+    @property
+    def coefficients(self):
+        """``e_i - w`` in the eigenbasis, one row per left-out row.
+
+        ``w`` are the leave-one-out weights; the variances are quadratic
+        forms in these rows.
+        """
+        return self.weighted / self.denominators[:, None]
 
     def nngp_variances(self, eig):
         """Predictive variance of readout-only training (the NNGP dynamics).
@@ -193,8 +208,9 @@ class LeaveOneOut(NamedTuple):
         -------
         ndarray of shape (n,)
         """
+        c = self.coefficients
         shifted = eig.values[None, :] + self.regularizers[:, None]
-        variance = np.einsum("ik,ik->i", self.coefficients ** 2, shifted) - self.regularizers
+        variance = np.einsum("ik,ik,ik->i", c, c, shifted) - self.regularizers
         return np.maximum(variance, 0.0)
 
     def ntk_variances(self, nngp_in_eigenbasis):
@@ -251,12 +267,11 @@ def leave_one_out(eig, projected_targets, targets, diagonal, diag_reg, tau):
     True
     """
     regularizers = leave_one_out_regularizers(diagonal, diag_reg)
-    rho = _residual_filter(eig.values, regularizers, tau)
-    weighted = eig.vectors * rho                       # U_ik rho_ik
+    weighted = _residual_filter(eig.values, regularizers, tau)
+    weighted *= eig.vectors                            # U_ik rho_ik
     denominators = np.einsum("ik,ik->i", weighted, eig.vectors)  # [I - H]_ii
     residuals = (weighted @ projected_targets) / denominators[:, None]
-    coefficients = weighted / denominators[:, None]
-    return LeaveOneOut(targets - residuals, coefficients, regularizers)
+    return LeaveOneOut(targets - residuals, weighted, denominators, regularizers)
 
 
 # -- K-fold: held-out predictions from each fold's eigendecomposition ----------
