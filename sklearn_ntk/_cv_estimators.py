@@ -540,7 +540,8 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.best_estimator_.predict(self._validated(X))
+        X = self._validated(X)  # first: it raises NotFittedError
+        return self.best_estimator_.predict(X)
 
     def predict_proba(self, X):
         """Class probabilities of the refitted best estimator.
@@ -553,7 +554,8 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        return self.best_estimator_.predict_proba(self._validated(X))
+        X = self._validated(X)  # first: it raises NotFittedError
+        return self.best_estimator_.predict_proba(X)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
@@ -566,7 +568,8 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        return self.best_estimator_.predict_log_proba(self._validated(X))
+        X = self._validated(X)  # first: it raises NotFittedError
+        return self.best_estimator_.predict_log_proba(X)
 
 
 _GRID_DOC = """
