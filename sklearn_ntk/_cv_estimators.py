@@ -107,7 +107,9 @@ class _Architecture:
         self.X = X
         self.dynamics = estimator._dynamics_kernel
         self.kernels = {}
-        self._eig = {}
+        self._eig = None
+        self._folds = {}
+        self._prior_variance = None
         self._nngp_in_eigenbasis = None
         make_architecture(**self.params)  # a bad value fails before any work
 
@@ -120,14 +122,25 @@ class _Architecture:
         return self.kernels[name]
 
     def prior_variance(self):
-        return compute_kernel_diagonals(self.X, **self.params).nngp
+        if self._prior_variance is None:
+            self._prior_variance = compute_kernel_diagonals(self.X, **self.params).nngp
+        return self._prior_variance
 
-    def eigensystem(self, rows=None):
-        key = None if rows is None else rows.tobytes()
-        if key not in self._eig:
+    def eigensystem(self):
+        """Of the dynamics kernel on all rows (leave-one-out)."""
+        if self._eig is None:
+            self._eig = eigensystem(self.kernel(self.dynamics))
+        return self._eig
+
+    def fold(self, train, test, fold_targets):
+        """Eigensystem and projections of one fold, shared by its candidates."""
+        key = train.tobytes()
+        if key not in self._folds:
             kernel = self.kernel(self.dynamics)
-            self._eig[key] = eigensystem(kernel if rows is None else kernel[np.ix_(rows, rows)])
-        return self._eig[key]
+            eig = eigensystem(kernel[np.ix_(train, train)])
+            self._folds[key] = (eig, eig.vectors.T @ kernel[np.ix_(train, test)],
+                                eig.vectors.T @ fold_targets)
+        return self._folds[key]
 
     def nngp_in_eigenbasis(self):
         """``U^T K_nngp U`` of the full NTK eigenbasis (NTK variances)."""
@@ -386,16 +399,13 @@ class _InfiniteWidthCV(BaseEstimator):
 
     def _holdout_score(self, architecture, targets, y, extra, train, test,
                        diag_reg, t, scorer):
-        eig = architecture.eigensystem(train)
-        dynamics = architecture.kernel(self._dynamics_kernel)
-        projected_test = eig.vectors.T @ dynamics[np.ix_(train, test)]
         fold_targets = targets[train]
         if self._is_classifier:
             # The estimator fitted on the fold encodes its own classes.
             fold_targets = self._encode(y[train])[0]
+        eig, projected_test, projected_targets = architecture.fold(train, test, fold_targets)
         tau = time_to_tau(t, self.learning_rate, fold_targets.size)
-        means = holdout_means(eig, projected_test, eig.vectors.T @ fold_targets,
-                              diag_reg, tau)
+        means = holdout_means(eig, projected_test, projected_targets, diag_reg, tau)
 
         def variances():
             prior = architecture.prior_variance()[test]
