@@ -124,7 +124,7 @@ def tuned_svc(n_features):
     return GridSearchCV(SVC(), grid, cv=5)
 
 
-def accuracy(with_grids):
+def accuracy(with_grids, only):
     models = {
         "NTKClassifierCV()": lambda d: NTKClassifierCV(),
         "NTKClassifier()": lambda d: NTKClassifier(),
@@ -140,6 +140,8 @@ def accuracy(with_grids):
     print("data set".ljust(42) + "".join(f"{name:>22}" for name in names))
     table = []
     for label, (X, y) in classification_sets().items():
+        if only and not any(label.startswith(prefix) for prefix in only):
+            continue
         folds = list(StratifiedKFold(4, shuffle=True, random_state=0).split(X, y))
         row = []
         for name in names:
@@ -162,13 +164,15 @@ def main():
     parser.add_argument("--grid-repeats", type=int, default=1)
     parser.add_argument("--grid-max-n", type=int, default=1000,
                         help="largest N at which the grid search is timed")
+    parser.add_argument("--sets", nargs="+", default=None,
+                        help="only the data sets whose names start with these")
     parser.add_argument("--grids", action="store_true",
                         help="also the grid variants compared for the defaults")
     args = parser.parse_args()
     if args.part == "timing":
         timing(args.sizes, args.repeats, args.grid_repeats, args.grid_max_n)
     else:
-        accuracy(args.grids)
+        accuracy(args.grids, args.sets)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,7 @@ class _Architecture:
         self._folds = {}
         self._prior_variance = None
         self._nngp_in_eigenbasis = None
+        self.projected_targets = self.squared_vectors = None  # leave-one-out, shared
         make_architecture(**self.params)  # a bad value fails before any work
 
     def kernel(self, name):
@@ -382,13 +383,14 @@ class _InfiniteWidthCV(BaseEstimator):
 
     def _loo_score(self, architecture, targets, y, extra, diag_reg, t, scorer):
         eig = architecture.eigensystem()
-        if not hasattr(architecture, "projected_targets"):
+        if architecture.projected_targets is None:
             architecture.projected_targets = eig.vectors.T @ targets
+            architecture.squared_vectors = eig.vectors * eig.vectors
         n, n_targets = targets.shape
         tau = time_to_tau(t, self.learning_rate, (n - 1) * n_targets)
         loo = leave_one_out(eig, architecture.projected_targets, targets,
                             np.diag(architecture.kernel(self._dynamics_kernel)),
-                            diag_reg, tau)
+                            diag_reg, tau, architecture.squared_vectors)
 
         def variances():
             if self._dynamics_kernel == "nngp":

@@ -67,6 +67,7 @@ Lee et al., "Wide Neural Networks of Any Depth Evolve as Linear Models
 Under Gradient Descent", NeurIPS 2019, eq. 16.
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -167,34 +168,119 @@ def _residual_filter(values, regularizers, tau):
     return np.where(shifted > 0, rho / np.where(shifted > 0, shifted, 1.0), 1.0)
 
 
-class LeaveOneOut(NamedTuple):
+#: Largest number of Chebyshev nodes in ``lambda`` for the interpolated sums
+#: (see :func:`_interpolated_sums`); beyond it the sums are taken row by row.
+MAX_INTERPOLATION_NODES = 16
+
+#: Relative accuracy required of the interpolated leave-one-out residuals,
+#: checked a posteriori on the rows of extreme ``lambda_i``.
+INTERPOLATION_RTOL = 1e-12
+
+
+def _chebyshev_nodes(low, high, tau):
+    """Nodes on ``[low, high]`` for interpolating ``rho(lambda)``, or None.
+
+    ``1 / (s + lambda)`` has its pole at ``-s <= 0``, so Chebyshev
+    interpolation on ``[low, high]`` converges like ``r^-J`` with
+    ``r = a + sqrt(a^2 - 1)``, ``a = (high + low) / (high - low)``; the factor
+    ``exp(-tau lambda)`` of finite times adds an error of order
+    ``(tau (high - low) / 4)^J / J!``. Both are driven below 1e-16.
+    """
+    if high - low <= 1e-15 * high:
+        return np.array([0.5 * (low + high)])
+    a = (high + low) / (high - low)
+    rate = np.log(a + np.sqrt(a * a - 1.0))
+    half_width = 0.5 * (high - low) * (0.0 if tau is None else tau)
+    for count in range(2, MAX_INTERPOLATION_NODES + 1):
+        log_error = -count * rate  # log(1e-16) ~ -37
+        if half_width > 0:
+            log_error = max(log_error, count * np.log(half_width / 2.0)
+                            - math.lgamma(count + 1))
+        if log_error < -37.0:
+            angles = np.pi * np.arange(count) / (count - 1)
+            return 0.5 * (low + high) + 0.5 * (high - low) * np.cos(angles)
+    return None
+
+
+def _barycentric_weights(nodes, points):
+    """Lagrange basis ``L_j(points)`` of Chebyshev extreme points, shape (n, J)."""
+    count = nodes.size
+    if count == 1:
+        return np.ones((points.size, 1))
+    weights = (-1.0) ** np.arange(count)
+    weights[[0, -1]] *= 0.5
+    difference = points[:, None] - nodes[None, :]
+    hit = difference == 0
+    difference[hit] = 1.0
+    terms = weights / difference
+    basis = terms / terms.sum(axis=1, keepdims=True)
+    rows = hit.any(axis=1)
+    basis[rows] = hit[rows]
+    return basis
+
+
+def _exact_sums(values, vectors, projected_targets, regularizers, tau, rows=slice(None)):
+    """Numerators ``(U rho) U^T y`` and denominators ``(U^2 rho) 1``, row by row."""
+    weighted = _residual_filter(values, regularizers[rows], tau)
+    weighted *= vectors[rows]
+    denominators = np.einsum("ik,ik->i", weighted, vectors[rows])
+    return weighted @ projected_targets, denominators, weighted
+
+
+def _interpolated_sums(values, vectors, squared, projected_targets, regularizers, tau):
+    """The sums of :func:`_exact_sums` in ``O(n r J)`` BLAS-3 work.
+
+    ``lambda_i`` differs from row to row only through ``K_ii`` and by
+    ``O(1 / n)`` relatively, so ``rho_ik`` is a smooth function of
+    ``lambda`` on a short interval: the sums are evaluated at ``J``
+    Chebyshev nodes (two matrix products) and interpolated to each
+    ``lambda_i``, instead of forming the ``n x n`` matrix ``rho``. Returns
+    None where the interval is too wide for ``MAX_INTERPOLATION_NODES``.
+    """
+    nodes = _chebyshev_nodes(regularizers.min(), regularizers.max(), tau)
+    if nodes is None:
+        return None
+    basis = _barycentric_weights(nodes, regularizers)             # (n, J)
+    filters = _residual_filter(values, nodes, tau)                 # (J, r)
+    denominators = np.einsum("ij,ij->i", basis, squared @ filters.T)
+    n_targets = projected_targets.shape[1]
+    stacked = (filters[:, :, None] * projected_targets[None]).transpose(1, 0, 2)
+    at_nodes = (vectors @ stacked.reshape(values.size, -1)).reshape(-1, nodes.size, n_targets)
+    numerators = np.einsum("ij,ijc->ic", basis, at_nodes)
+    return numerators, denominators
+
+
+class LeaveOneOut:
     """Leave-one-out predictions of one candidate (``diag_reg``, ``t``).
 
     Attributes
     ----------
     means : ndarray of shape (n, n_targets)
         Prediction at each row of the model fitted on the other rows.
-    weighted : ndarray of shape (n, n)
-        ``U_ik rho_ik`` (up to a factor per row).
-    denominators : ndarray of shape (n,)
-        ``sum_k U_ik^2 rho_ik`` (the same factor): ``[I - H]_ii``.
     regularizers : ndarray of shape (n,)
         ``lambda_i`` of each leave-one-out model.
     """
 
-    means: np.ndarray
-    weighted: np.ndarray
-    denominators: np.ndarray
-    regularizers: np.ndarray
+    def __init__(self, means, eig, regularizers, tau):
+        self.means = means
+        self.regularizers = regularizers
+        self._eig = eig
+        self._tau = tau
+        self._coefficients = None
 
     @property
     def coefficients(self):
-        """``e_i - w`` in the eigenbasis, one row per left-out row.
+        """``e_i - w`` in the eigenbasis, one row per left-out row, shape (n, n).
 
         ``w`` are the leave-one-out weights; the variances are quadratic
-        forms in these rows.
+        forms in these rows. Formed on demand (``O(n^2)`` memory).
         """
-        return self.weighted / self.denominators[:, None]
+        if self._coefficients is None:
+            empty = np.zeros((self._eig.values.size, 0))
+            _, denominators, weighted = _exact_sums(
+                self._eig.values, self._eig.vectors, empty, self.regularizers, self._tau)
+            self._coefficients = weighted / denominators[:, None]
+        return self._coefficients
 
     def nngp_variances(self, eig):
         """Predictive variance of readout-only training (the NNGP dynamics).
@@ -229,7 +315,9 @@ class LeaveOneOut(NamedTuple):
         return np.maximum(np.einsum("ik,ik->i", c @ nngp_in_eigenbasis, c), 0.0)
 
 
-def leave_one_out(eig, projected_targets, targets, diagonal, diag_reg, tau):
+
+def leave_one_out(eig, projected_targets, targets, diagonal, diag_reg, tau,
+                  squared_vectors=None):
     """Leave-one-out predictions of every row from one eigendecomposition.
 
     Parameters
@@ -247,6 +335,8 @@ def leave_one_out(eig, projected_targets, targets, diagonal, diag_reg, tau):
         ``learning_rate * t / ((n - 1) n_targets)``; None is infinite time
         (exact; finite times use the linear-smoother identity, see the
         module notes).
+    squared_vectors : ndarray of shape (n, n), default=None
+        ``eig.vectors ** 2``, if already computed (shared by candidates).
 
     Returns
     -------
@@ -267,11 +357,25 @@ def leave_one_out(eig, projected_targets, targets, diagonal, diag_reg, tau):
     True
     """
     regularizers = leave_one_out_regularizers(diagonal, diag_reg)
-    weighted = _residual_filter(eig.values, regularizers, tau)
-    weighted *= eig.vectors                            # U_ik rho_ik
-    denominators = np.einsum("ik,ik->i", weighted, eig.vectors)  # [I - H]_ii
-    residuals = (weighted @ projected_targets) / denominators[:, None]
-    return LeaveOneOut(targets - residuals, weighted, denominators, regularizers)
+    values, vectors = eig.values, eig.vectors
+    if squared_vectors is None:
+        squared_vectors = vectors * vectors
+    sums = _interpolated_sums(values, vectors, squared_vectors, projected_targets,
+                              regularizers, tau)
+    if sums is not None:
+        # A posteriori check on the rows of extreme and median lambda_i.
+        order = np.argsort(regularizers)
+        rows = order[[0, order.size // 2, -1]]
+        numerators, denominators, _ = _exact_sums(values, vectors, projected_targets,
+                                                  regularizers, tau, rows)
+        exact = numerators / denominators[:, None]
+        error = np.abs(sums[0][rows] / sums[1][rows, None] - exact).max()
+        if not error <= INTERPOLATION_RTOL * max(np.abs(exact).max(), np.finfo(float).tiny):
+            sums = None
+    if sums is None:
+        sums = _exact_sums(values, vectors, projected_targets, regularizers, tau)[:2]
+    residuals = sums[0] / sums[1][:, None]
+    return LeaveOneOut(targets - residuals, eig, regularizers, tau)
 
 
 # -- K-fold: held-out predictions from each fold's eigendecomposition ----------

@@ -264,3 +264,26 @@ def test_bad_grids_are_named_and_leave_the_estimator_unchanged(regression_data,
     with pytest.raises(ValueError, match=message):
         model.set_params(**params).fit(X[:, :2], y)
     assert model.best_params_ is before and model.n_features_in_ == 3
+
+
+@pytest.mark.parametrize("scale", [None, 0.1, 100.0])
+def test_interpolated_sums_equal_row_by_row_sums(rng, scale):
+    # The leave-one-out sums are interpolated in lambda_i between Chebyshev
+    # nodes (see _loo._interpolated_sums); the row-by-row n x n form is the
+    # reference. Interpolation error is driven below 1e-16 and the rest is
+    # rounding of sums of n terms: 1e-12 relative to the largest residual.
+    from sklearn_ntk._loo import (_exact_sums, _interpolated_sums, eigensystem,
+                                  leave_one_out_regularizers)
+    X = rng.standard_normal((80, 4)) * rng.uniform(0.3, 2.0, (80, 1))
+    kernel = compute_kernels(X, depth=2).ntk
+    eig = eigensystem(kernel)
+    projected = eig.vectors.T @ rng.standard_normal((80, 2))
+    tau = None if scale is None else scale / eig.diagonal_mean
+    for diag_reg in (1.0, 1e-2, 1e-4):
+        regularizers = leave_one_out_regularizers(np.diag(kernel), diag_reg)
+        assert np.ptp(regularizers) > 0  # the rows' lambda_i differ
+        interpolated = _interpolated_sums(eig.values, eig.vectors, eig.vectors ** 2,
+                                          projected, regularizers, tau)
+        exact = _exact_sums(eig.values, eig.vectors, projected, regularizers, tau)
+        fast, slow = (s[0] / s[1][:, None] for s in (interpolated, exact))
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12 * np.abs(slow).max())
