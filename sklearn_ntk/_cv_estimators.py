@@ -34,7 +34,7 @@ from ._loo import (
     holdout_means,
     holdout_nngp_variances,
     holdout_ntk_variances,
-    leave_one_out,
+    leave_one_out_batch,
 )
 from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor, _FitState
 
@@ -114,7 +114,6 @@ class _Architecture:
         self._folds = {}
         self._prior_variance = None
         self._nngp_in_eigenbasis = None
-        self.projected_targets = self.squared_vectors = None  # leave-one-out, shared
         make_architecture(**self.params)  # a bad value fails before any work
 
     def kernel(self, name):
@@ -309,21 +308,23 @@ class _InfiniteWidthCV(BaseEstimator):
             for depth in grid["depths"]:
                 architecture = _Architecture(self, X, depth, bias_std)
                 times = self._times(grid["times"], architecture, targets)
-                for diag_reg in grid["diag_regs"]:
-                    for t in times:
-                        candidates.append({"bias_std": bias_std, "depth": depth,
-                                           "diag_reg": diag_reg, "t": t})
-                        if splits is None:
-                            score = [self._loo_score(architecture, targets, y, extra,
-                                                     diag_reg, t, scorer)]
-                        else:
-                            score = [self._holdout_score(architecture, targets, y, extra,
-                                                         train, test, diag_reg, t, scorer)
-                                     for train, test in splits]
-                        scores.append(score)
-                        mean = float(np.mean(score))
-                        if mean > best_score:
-                            best_score, best_kernels = mean, architecture.kernels
+                settings = [(diag_reg, t) for diag_reg in grid["diag_regs"] for t in times]
+                if splits is None:
+                    # Every candidate of this architecture at once.
+                    arch_scores = [[score] for score in self._loo_scores(
+                        architecture, targets, y, extra, settings, scorer)]
+                else:
+                    arch_scores = [[self._holdout_score(architecture, targets, y, extra,
+                                                        train, test, diag_reg, t, scorer)
+                                    for train, test in splits]
+                                   for diag_reg, t in settings]
+                for (diag_reg, t), score in zip(settings, arch_scores):
+                    candidates.append({"bias_std": bias_std, "depth": depth,
+                                       "diag_reg": diag_reg, "t": t})
+                    scores.append(score)
+                    mean = float(np.mean(score))
+                    if mean > best_score:
+                        best_score, best_kernels = mean, architecture.kernels
         scores = np.asarray(scores, dtype=np.float64)
         mean_scores = scores.mean(axis=1)
         if not np.any(np.isfinite(mean_scores)):
@@ -384,23 +385,25 @@ class _InfiniteWidthCV(BaseEstimator):
 
     # -- scores ------------------------------------------------------------------
 
-    def _loo_score(self, architecture, targets, y, extra, diag_reg, t, scorer):
+    def _loo_scores(self, architecture, targets, y, extra, settings, scorer):
         eig = architecture.eigensystem()
-        if architecture.projected_targets is None:
-            architecture.projected_targets = eig.vectors.T @ targets
-            architecture.squared_vectors = eig.vectors * eig.vectors
+        projected_targets = eig.vectors.T @ targets
         n, n_targets = targets.shape
-        tau = time_to_tau(t, self.learning_rate, (n - 1) * n_targets)
-        loo = leave_one_out(eig, architecture.projected_targets, targets,
-                            np.diag(architecture.kernel(self._dynamics_kernel)),
-                            diag_reg, tau, architecture.squared_vectors)
+        taus = [time_to_tau(t, self.learning_rate, (n - 1) * n_targets) for _, t in settings]
+        batch = leave_one_out_batch(
+            eig, projected_targets, targets,
+            np.diag(architecture.kernel(self._dynamics_kernel)),
+            [(diag_reg, tau) for (diag_reg, _), tau in zip(settings, taus)])
+        return [self._score(scorer, y, loo.means, self._variances(architecture, eig, loo),
+                            extra) for loo in batch]
 
+    def _variances(self, architecture, eig, loo):
+        """Held-out variances of one candidate, computed only if a scorer asks."""
         def variances():
             if self._dynamics_kernel == "nngp":
                 return loo.nngp_variances(eig)
             return loo.ntk_variances(architecture.nngp_in_eigenbasis())
-
-        return self._score(scorer, y, loo.means, variances, extra)
+        return variances
 
     def _holdout_score(self, architecture, targets, y, extra, train, test,
                        diag_reg, t, scorer):

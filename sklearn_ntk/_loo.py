@@ -83,6 +83,7 @@ __all__ = [
     "holdout_nngp_variances",
     "holdout_ntk_variances",
     "leave_one_out",
+    "leave_one_out_batch",
     "leave_one_out_regularizers",
 ]
 
@@ -356,26 +357,73 @@ def leave_one_out(eig, projected_targets, targets, diagonal, diag_reg, tau,
     >>> bool(np.allclose(loo.means[0], refit))
     True
     """
-    regularizers = leave_one_out_regularizers(diagonal, diag_reg)
+    return leave_one_out_batch(eig, projected_targets, targets, diagonal,
+                               [(diag_reg, tau)], squared_vectors)[0]
+
+
+def leave_one_out_batch(eig, projected_targets, targets, diagonal, settings,
+                        squared_vectors=None):
+    """:func:`leave_one_out` for many ``(diag_reg, tau)`` at once.
+
+    The interpolated sums of every setting come from two matrix products in
+    all (the eigenvectors are read once, not once per setting).
+
+    Parameters
+    ----------
+    eig, projected_targets, targets, diagonal, squared_vectors
+        As in :func:`leave_one_out`.
+    settings : list of (float, float or None)
+        ``(diag_reg, tau)`` pairs.
+
+    Returns
+    -------
+    list of LeaveOneOut
+    """
     values, vectors = eig.values, eig.vectors
     if squared_vectors is None:
         squared_vectors = vectors * vectors
-    sums = _interpolated_sums(values, vectors, squared_vectors, projected_targets,
-                              regularizers, tau)
-    if sums is not None:
-        # A posteriori check on the rows of extreme and median lambda_i.
-        order = np.argsort(regularizers)
-        rows = order[[0, order.size // 2, -1]]
-        numerators, denominators, _ = _exact_sums(values, vectors, projected_targets,
-                                                  regularizers, tau, rows)
-        exact = numerators / denominators[:, None]
-        error = np.abs(sums[0][rows] / sums[1][rows, None] - exact).max()
-        if not error <= INTERPOLATION_RTOL * max(np.abs(exact).max(), np.finfo(float).tiny):
-            sums = None
-    if sums is None:
-        sums = _exact_sums(values, vectors, projected_targets, regularizers, tau)[:2]
-    residuals = sums[0] / sums[1][:, None]
-    return LeaveOneOut(targets - residuals, eig, regularizers, tau)
+    plans = []
+    for diag_reg, tau in settings:
+        regularizers = leave_one_out_regularizers(diagonal, diag_reg)
+        nodes = _chebyshev_nodes(regularizers.min(), regularizers.max(), tau)
+        plans.append((regularizers, tau, nodes))
+    batched = [plan for plan in plans if plan[2] is not None]
+    if batched:
+        filters = np.concatenate([_residual_filter(values, nodes, tau)
+                                  for _, tau, nodes in batched])        # (sum J, r)
+        n_targets = projected_targets.shape[1]
+        denominators_at_nodes = squared_vectors @ filters.T
+        stacked = (filters[:, :, None] * projected_targets[None]).transpose(1, 0, 2)
+        numerators_at_nodes = (vectors @ stacked.reshape(values.size, -1)).reshape(
+            -1, filters.shape[0], n_targets)
+    results, column = [], 0
+    for regularizers, tau, nodes in plans:
+        sums = None
+        if nodes is not None:
+            columns = slice(column, column + nodes.size)
+            column += nodes.size
+            basis = _barycentric_weights(nodes, regularizers)
+            sums = (np.einsum("ij,ijc->ic", basis, numerators_at_nodes[:, columns]),
+                    np.einsum("ij,ij->i", basis, denominators_at_nodes[:, columns]))
+            if not _interpolation_is_accurate(sums, values, vectors, projected_targets,
+                                              regularizers, tau):
+                sums = None
+        if sums is None:
+            sums = _exact_sums(values, vectors, projected_targets, regularizers, tau)[:2]
+        residuals = sums[0] / sums[1][:, None]
+        results.append(LeaveOneOut(targets - residuals, eig, regularizers, tau))
+    return results
+
+
+def _interpolation_is_accurate(sums, values, vectors, projected_targets, regularizers, tau):
+    """A posteriori check on the rows of extreme and median ``lambda_i``."""
+    order = np.argsort(regularizers)
+    rows = order[[0, order.size // 2, -1]]
+    numerators, denominators, _ = _exact_sums(values, vectors, projected_targets,
+                                              regularizers, tau, rows)
+    exact = numerators / denominators[:, None]
+    error = np.abs(sums[0][rows] / sums[1][rows, None] - exact).max()
+    return bool(error <= INTERPOLATION_RTOL * max(np.abs(exact).max(), np.finfo(float).tiny))
 
 
 # -- K-fold: held-out predictions from each fold's eigendecomposition ----------
