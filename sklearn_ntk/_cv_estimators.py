@@ -664,9 +664,11 @@ _NOTES = """
     taken as ``[(I - H) y]_i / [I - H]_ii``, which is exact only at
     ``t=None``: the refit applies ``phi_t`` to a principal submatrix of
     ``A``, which has no rank-one update formula. Measured against
-    brute-force refits in the tests, the approximate scores stay within a
-    few per cent of the exact ones (see ``tests/test_cv_estimators.py``).
-    K-fold (an integer ``cv``) is exact at every ``t``.
+    brute-force refits on 24 rows (``tests/test_cv_estimators.py``), the
+    leave-one-out squared error is within 1-4% for ``diag_reg >= 0.1`` and
+    underestimated by up to 25% at ``diag_reg = 0.001`` and intermediate
+    ``t``; it becomes exact as ``t`` grows. K-fold (an integer ``cv``) is
+    exact at every ``t``.
 """
 
 
