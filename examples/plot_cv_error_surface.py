@@ -33,7 +33,7 @@ FIGURES = Path(globals().get("__file__", "x")).resolve().parent / "figures"
 FIGURES.mkdir(exist_ok=True)
 
 X, y = load_diabetes(return_X_y=True)
-n = 60 if QUICK else 200
+n = 40 if QUICK else 200
 X = StandardScaler().fit_transform(X[:n])
 y = StandardScaler().fit_transform(y[:n, None])[:, 0]
 
@@ -45,9 +45,9 @@ y = StandardScaler().fit_transform(y[:n, None])[:, 0]
 
 depth = 2
 mean_diag = np.mean(np.diag(compute_kernels(X, depth=depth, get="ntk").ntk))
-scales = np.logspace(-1, 4, 5 if QUICK else 11)
+scales = np.logspace(-1, 4, 4 if QUICK else 11)
 times = [float(s * n / mean_diag) for s in scales] + [None]
-diag_regs = np.logspace(1, -4, 5 if QUICK else 11)
+diag_regs = np.logspace(1, -4, 4 if QUICK else 11)
 
 # %%
 # Closed form: one eigendecomposition
