@@ -2,6 +2,7 @@
 
 from ._activations import NAMED_ACTIVATIONS as _NAMED
 from ._classifiers import NNGPClassifier, NTKClassifier
+from ._cv_estimators import NNGPClassifierCV, NNGPRegressorCV, NTKClassifierCV, NTKRegressorCV
 from ._distributed import dask_backend
 from ._gp_kernels import NNGPKernel, NTKKernel
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
@@ -18,11 +19,15 @@ __all__ = [
     "Kernels",
     "LinearizedMLP",
     "NNGPClassifier",
+    "NNGPClassifierCV",
     "NNGPKernel",
     "NNGPRegressor",
+    "NNGPRegressorCV",
     "NTKClassifier",
+    "NTKClassifierCV",
     "NTKKernel",
     "NTKRegressor",
+    "NTKRegressorCV",
     "compute_kernel_diagonals",
     "compute_kernels",
     "dask_backend",

@@ -4,6 +4,7 @@ ORDER = [
     "plot_quick_start.py",
     "plot_baseline_comparison.py",
     "plot_hyperparameter_search.py",
+    "plot_cv_error_surface.py",
     "plot_gaussian_outputs.py",
     "plot_empirical_ntk.py",
     "plot_weight_change.py",

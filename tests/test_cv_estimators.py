@@ -1,0 +1,289 @@
+"""NTKRegressorCV and friends: closed-form cross-validation against brute force.
+
+Leave-one-out at ``t=None`` must equal refitting the base estimator on the
+other rows (exact up to rounding); at finite ``t`` it is the linear-smoother
+approximation, held to a tolerance measured here. K-fold must equal
+``GridSearchCV`` exactly at every ``t``.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_classification
+from sklearn.metrics import log_loss, make_scorer, mean_absolute_error
+from sklearn.model_selection import GridSearchCV, KFold, LeaveOneOut, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_ntk import (
+    NNGPClassifier,
+    NNGPClassifierCV,
+    NNGPRegressor,
+    NNGPRegressorCV,
+    NTKClassifier,
+    NTKClassifierCV,
+    NTKRegressor,
+    NTKRegressorCV,
+    compute_kernels,
+)
+from sklearn_ntk._cv_estimators import AUTO_TIME_SCALES
+from sklearn_ntk._regressors import KERNEL_CACHE
+
+REGRESSORS = {NTKRegressorCV: NTKRegressor, NNGPRegressorCV: NNGPRegressor}
+CLASSIFIERS = {NTKClassifierCV: NTKClassifier, NNGPClassifierCV: NNGPClassifier}
+BASE = {**REGRESSORS, **CLASSIFIERS}
+SMALL_GRID = {"depths": (1,), "diag_regs": (0.1, 0.01), "times": (None, 10.0)}
+
+# Rounding of the two routes (one eigendecomposition against a Cholesky
+# refit per row) on kernels with condition numbers <= 1e5: measured <= 1e-12
+# relative; 1e-9 leaves room for other BLAS builds.
+EXACT_RTOL = 1e-9
+
+
+@parametrize_with_checks([Estimator(**SMALL_GRID) for Estimator in BASE])
+def test_scikit_learn_estimator_checks(estimator, check):
+    # No expected failures.
+    check(estimator)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    KERNEL_CACHE.clear()
+    yield
+    KERNEL_CACHE.clear()
+
+
+@pytest.fixture
+def regression_data(rng):
+    X = rng.standard_normal((24, 3))
+    y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] + 0.1 * rng.standard_normal(24)
+    return X, y
+
+
+@pytest.fixture
+def classification_data():
+    X, y = make_classification(n_samples=21, n_features=4, n_informative=3,
+                               n_redundant=0, n_classes=3, n_clusters_per_class=1,
+                               class_sep=0.8, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+def brute_force_loo(base, X, y, times, return_std=False):
+    """Refit ``base`` without each row; its prediction (and std) at that row."""
+    means, stds = [], []
+    for i in range(len(X)):
+        keep = np.arange(len(X)) != i
+        model = clone(base).fit(X[keep], y[keep])
+        out = model.predict_at_times(X[i:i + 1], times, return_std=return_std)
+        means.append(out[0] if return_std else out)
+        if return_std:
+            stds.append(out[1])
+    means = np.concatenate(means, axis=1)  # (n_times, n, ...)
+    return (means, np.concatenate(stds, axis=1)) if return_std else means
+
+
+def r2(y, prediction):
+    return 1.0 - np.sum((y - prediction) ** 2) / np.sum((y - y.mean()) ** 2)
+
+
+def scores_of(search):
+    """Mean test score per candidate, keyed by (depth, diag_reg, t)."""
+    results = search.cv_results_
+    return {(p["depth"], p["diag_reg"], p["t"]): s
+            for p, s in zip(results["params"], results["mean_test_score"])}
+
+
+# -- leave-one-out in closed form against refits --------------------------------
+
+
+@pytest.mark.parametrize("Search", list(REGRESSORS))
+@pytest.mark.parametrize("diag_reg", [0.1, 1e-3])
+def test_loo_at_infinite_time_equals_refits(regression_data, Search, diag_reg):
+    X, y = regression_data
+    search = Search(times=[None], diag_regs=[diag_reg], depths=[2]).fit(X, y)
+    loo = brute_force_loo(REGRESSORS[Search](depth=2, diag_reg=diag_reg), X, y, [None])[0]
+    np.testing.assert_allclose(search.best_score_, r2(y, loo), rtol=EXACT_RTOL)
+
+
+@pytest.mark.parametrize("Search", list(CLASSIFIERS))
+def test_loo_probabilities_at_infinite_time_equal_refits(classification_data, Search):
+    # The held-out probabilities go through the same Gaussian predictive as
+    # predict_proba: mean and std of the refit at the left-out row.
+    X, y = classification_data
+    search = Search(times=[None], diag_regs=[0.05], depths=[2],
+                    scoring="neg_log_loss").fit(X, y)
+    base = CLASSIFIERS[Search](depth=2, diag_reg=0.05)
+    proba = np.concatenate([
+        clone(base).fit(X[np.arange(len(X)) != i], y[np.arange(len(X)) != i])
+        .predict_proba(X[i:i + 1]) for i in range(len(X))])
+    np.testing.assert_allclose(search.best_score_, -log_loss(y, proba), rtol=EXACT_RTOL)
+
+
+@pytest.mark.parametrize("Search", list(REGRESSORS))
+def test_loo_at_finite_time_approximates_refits(regression_data, Search):
+    # The linear-smoother identity is exact only at t=None. On these 24 rows,
+    # over the "auto" times (tau * mean(diag K) = 1, 10, 100) and the default
+    # diag_regs, the measured relative error of the leave-one-out mean
+    # squared error is (NTK) <= 1% at diag_reg=1, 4% at 0.1, 15% at 0.01 and
+    # 25% at 0.001; (NNGP) <= 4% everywhere. It is an underestimate where it
+    # is large (intermediate t, little regularisation): the refit on n - 1
+    # rows trains longer per row. Stated tolerance: 30%. Exactness as
+    # t -> infinity is checked too (1e-6 at the largest time).
+    X, y = regression_data
+    kernel = getattr(compute_kernels(X, depth=2), REGRESSORS[Search]._dynamics_kernel)
+    scale = len(y) / np.mean(np.diag(kernel))
+    times = [s * scale for s in AUTO_TIME_SCALES] + [1e6 * scale]
+    for diag_reg in (1.0, 0.1, 0.01, 0.001):
+        search = Search(times=times, diag_regs=[diag_reg], depths=[2]).fit(X, y)
+        base = REGRESSORS[Search](depth=2, diag_reg=diag_reg)
+        loo = brute_force_loo(base, X, y, times)
+        for t, approx, exact in zip(times, search.cv_results_["mean_test_score"], loo):
+            mse_exact = np.mean((y - exact) ** 2)
+            mse_approx = (1.0 - approx) * np.var(y)
+            tolerance = 1e-6 if t == times[-1] else 0.30
+            assert abs(mse_approx / mse_exact - 1.0) <= tolerance, (diag_reg, t)
+
+
+@pytest.mark.parametrize("Search", list(CLASSIFIERS))
+def test_selection_equals_grid_search_leave_one_out(classification_data, Search):
+    X, y = classification_data
+    grid = {"depth": [1, 3], "diag_reg": [1.0, 1e-3], "t": [None]}
+    search = Search(times=grid["t"], diag_regs=grid["diag_reg"],
+                    depths=grid["depth"]).fit(X, y)
+    reference = GridSearchCV(CLASSIFIERS[Search](), grid, cv=LeaveOneOut(),
+                             scoring="accuracy").fit(X, y)
+    # Accuracies are counts / n: equal as floats when the predictions agree.
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
+                                  reference.cv_results_["mean_test_score"])
+    assert search.best_params_ == {"bias_std": 2.0, **reference.best_params_}
+    np.testing.assert_array_equal(search.predict_proba(X),
+                                  reference.best_estimator_.predict_proba(X))
+
+
+def test_regressor_selection_equals_grid_search_leave_one_out(regression_data):
+    # R^2 of all held-out predictions is a decreasing function of their mean
+    # squared error, which GridSearchCV averages over one-row folds.
+    X, y = regression_data
+    grid = {"depth": [1, 2], "diag_reg": [0.1, 1e-3], "t": [None]}
+    search = NTKRegressorCV(times=[None], diag_regs=grid["diag_reg"],
+                            depths=grid["depth"]).fit(X, y)
+    reference = GridSearchCV(NTKRegressor(), grid, cv=LeaveOneOut(),
+                             scoring="neg_mean_squared_error").fit(X, y)
+    expected = 1.0 + reference.cv_results_["mean_test_score"] / np.var(y)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], expected,
+                               rtol=EXACT_RTOL)
+    assert search.best_params_ == {"bias_std": 2.0, **reference.best_params_}
+
+
+# -- K-fold: exact at every t ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("Search", list(BASE))
+def test_kfold_equals_grid_search(regression_data, classification_data, Search):
+    classifier = Search in CLASSIFIERS
+    X, y = classification_data if classifier else regression_data
+    cv = StratifiedKFold(3) if classifier else KFold(3)
+    scoring = "neg_log_loss" if classifier else "r2"  # log-loss: the variances too
+    grid = {"depth": [1, 2], "diag_reg": [0.1, 0.01], "t": [None, 5.0, 50.0]}
+    search = Search(times=grid["t"], diag_regs=grid["diag_reg"], depths=grid["depth"],
+                    cv=cv, scoring=scoring).fit(X, y)
+    reference = GridSearchCV(BASE[Search](), grid, cv=cv, scoring=scoring).fit(X, y)
+    for k in range(3):
+        np.testing.assert_allclose(search.cv_results_[f"split{k}_test_score"],
+                                   reference.cv_results_[f"split{k}_test_score"],
+                                   rtol=1e-8)
+    assert search.best_params_ == {"bias_std": 2.0, **reference.best_params_}
+    assert search.n_splits_ == 3
+
+
+# -- the API -------------------------------------------------------------------------
+
+
+def test_auto_times_are_relative_to_the_kernel_scale(regression_data):
+    # t = scale * y.size / (learning_rate * mean(diag K)) for each depth.
+    X, y = regression_data
+    search = NTKRegressorCV(depths=[1, 3], diag_regs=[0.1], learning_rate=2.0).fit(X, y)
+    for depth in (1, 3):
+        mean_diag = np.mean(np.diag(compute_kernels(X, depth=depth).ntk))
+        times = [p["t"] for p in search.cv_results_["params"] if p["depth"] == depth]
+        expected = [None] + [s * y.size / (2.0 * mean_diag) for s in AUTO_TIME_SCALES]
+        assert times[0] is None
+        np.testing.assert_allclose(times[1:], expected[1:], rtol=1e-12)
+
+
+@pytest.mark.parametrize("Search", list(BASE))
+def test_refit_is_the_base_estimator_with_best_params(regression_data,
+                                                      classification_data, Search):
+    X, y = classification_data if Search in CLASSIFIERS else regression_data
+    search = Search(depths=[1, 2], diag_regs=[0.1, 0.01]).fit(X, y)
+    KERNEL_CACHE.clear()  # the reference computes its own kernels
+    reference = BASE[Search](**search.best_params_).fit(X, y)
+    method = "predict_proba" if Search in CLASSIFIERS else "predict"
+    np.testing.assert_allclose(getattr(search, method)(X), getattr(reference, method)(X),
+                               rtol=1e-10, atol=1e-12)
+    assert search.best_score_ == search.cv_results_["mean_test_score"][search.best_index_]
+    assert search.cv_results_["rank_test_score"][search.best_index_] == 1
+
+
+def test_scorer_objects_are_accepted(regression_data):
+    X, y = regression_data
+    scorer = make_scorer(mean_absolute_error, greater_is_better=False)
+    search = NNGPRegressorCV(times=[None], diag_regs=[0.1], depths=[1],
+                             scoring=scorer).fit(X, y)
+    loo = brute_force_loo(NNGPRegressor(depth=1, diag_reg=0.1), X, y, [None])[0]
+    np.testing.assert_allclose(search.best_score_, -np.mean(np.abs(y - loo)),
+                               rtol=EXACT_RTOL)
+
+
+def test_pickle_clone_and_pipeline():
+    X, y = load_iris(return_X_y=True)
+    model = make_pipeline(StandardScaler(), NTKClassifierCV(depths=(1, 2))).fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
+    cloned = clone(model)
+    assert cloned[-1].get_params() == model[-1].get_params()
+    assert not hasattr(cloned[-1], "best_params_")
+    assert model.score(X, y) > 0.95
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"depths": []}, "depths is empty"),
+    ({"depths": [1.5]}, "depths contains 1.5"),
+    ({"diag_regs": [-1.0]}, "diag_regs contains -1.0"),
+    ({"times": [None, -2.0]}, "times contains -2.0"),
+    ({"bias_stds": [np.nan]}, "bias_stds contains nan"),
+])
+def test_bad_grids_are_named_and_leave_the_estimator_unchanged(regression_data,
+                                                               params, message):
+    X, y = regression_data
+    model = NTKRegressorCV(**SMALL_GRID).fit(X, y)
+    before = model.best_params_
+    with pytest.raises(ValueError, match=message):
+        model.set_params(**params).fit(X[:, :2], y)
+    assert model.best_params_ is before and model.n_features_in_ == 3
+
+
+@pytest.mark.parametrize("scale", [None, 0.1, 100.0])
+def test_interpolated_sums_equal_row_by_row_sums(rng, scale):
+    # The leave-one-out sums are interpolated in lambda_i between Chebyshev
+    # nodes (see _loo._interpolated_sums); the row-by-row n x n form is the
+    # reference. Interpolation error is driven below 1e-16 and the rest is
+    # rounding of sums of n terms: 1e-12 relative to the largest residual.
+    from sklearn_ntk._loo import (_exact_sums, _interpolated_sums, eigensystem,
+                                  leave_one_out_regularizers)
+    X = rng.standard_normal((80, 4)) * rng.uniform(0.3, 2.0, (80, 1))
+    kernel = compute_kernels(X, depth=2).ntk
+    eig = eigensystem(kernel)
+    projected = eig.vectors.T @ rng.standard_normal((80, 2))
+    tau = None if scale is None else scale / eig.diagonal_mean
+    for diag_reg in (1.0, 1e-2, 1e-4):
+        regularizers = leave_one_out_regularizers(np.diag(kernel), diag_reg)
+        assert np.ptp(regularizers) > 0  # the rows' lambda_i differ
+        interpolated = _interpolated_sums(eig.values, eig.vectors, eig.vectors ** 2,
+                                          projected, regularizers, tau)
+        exact = _exact_sums(eig.values, eig.vectors, projected, regularizers, tau)
+        fast, slow = (s[0] / s[1][:, None] for s in (interpolated, exact))
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12 * np.abs(slow).max())
