@@ -53,6 +53,9 @@ _MAX_TILE_SIDE = 512
 #: ``compute_kernels(verbose=...)`` reports progress from this many entries
 #: on (about 2 s of work for the depth-3 ReLU NTK on 2 cores).
 VERBOSE_MIN_ENTRIES = 10**8
+#: Kernels of at most this many tiles compile a single tile variant (the
+#: one with the same-input mask) to cut first-call latency; see run_tiles.
+_ONE_VARIANT_TILES = 64
 
 #: Small inputs are padded to a multiple of this many rows (see tile_size).
 _TILE_QUANTUM = 64
@@ -348,12 +351,17 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
     else:
         jobs = [(i, j) for i in starts1 for j in starts2]
 
+    # Up to _ONE_VARIANT_TILES tiles every tile takes the masked variant:
+    # one XLA compilation (about a second) instead of two, for a few percent
+    # more work per tile; larger kernels amortise the second compilation.
+    few_tiles = len(jobs) <= _ONE_VARIANT_TILES
+
     def work(job):
         i, j = job
         diagonal = symmetric and i == j
         with x64_scope(out_dtype == np.float64):
             a, b = i // side1, j // side2
-            if np.intersect1d(id_sets1[a], id_sets2[b]).size:
+            if few_tiles or np.intersect1d(id_sets1[a], id_sets2[b]).size:
                 tiles = tile_fn(blocks1[a], blocks2[b], id_blocks1[a], id_blocks2[b])
             else:
                 tiles = tile_fn(blocks1[a], blocks2[b], None, None)
