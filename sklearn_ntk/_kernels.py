@@ -53,6 +53,7 @@ _MAX_TILE_SIDE = 512
 #: ``compute_kernels(verbose=...)`` reports progress from this many entries
 #: on (about 2 s of work for the depth-3 ReLU NTK on 2 cores).
 VERBOSE_MIN_ENTRIES = 10**8
+
 #: Kernels of at most this many tiles compile a single tile variant (the
 #: one with the same-input mask) to cut first-call latency; see run_tiles.
 _ONE_VARIANT_TILES = 64
