@@ -38,8 +38,10 @@ from ._dynamics import (
 from ._estimator_params import (
     ARCHITECTURE_CONSTRAINTS,
     DYNAMICS_CONSTRAINTS,
+    IMAGE_CONSTRAINTS,
     architecture_kwargs,
 )
+from ._images import architecture_key, as_images, check_image_shape, check_kernel_source
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._precision import x64_scope
 
@@ -182,7 +184,7 @@ class _KernelCache:
             return state[1]
 
     def put(self, key, state, owner=None):
-        # ``owner`` (a user kernel_fn) is kept alive with the entry so that
+        # ``owner`` (a user kernel_fn, an architecture) is kept alive with the entry so that
         # its id() in the key cannot be reused by another object.
         if self.max_entries < 1 or state.nbytes() > self.max_bytes:
             return
@@ -220,6 +222,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         # The shared Interval excludes +inf, which means infinite time here.
         "t": [*DYNAMICS_CONSTRAINTS["t"], Options(numbers.Real, {np.inf})],
         "kernel_fn": [callable, None],
+        **IMAGE_CONSTRAINTS,
     }
     # Which train kernel drives the dynamics: "ntk" or "nngp".
     _dynamics_kernel = None
@@ -238,6 +241,8 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         learning_rate=1.0,
         diag_reg=DEFAULT_DIAG_REG,
         kernel_fn=None,
+        architecture=None,
+        image_shape=None,
     ):
         self.depth = depth
         self.activation = activation
@@ -250,6 +255,8 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.diag_reg = diag_reg
         self.kernel_fn = kernel_fn
+        self.architecture = architecture
+        self.image_shape = image_shape
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -266,31 +273,57 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             return ("nngp",)
         return ("nngp", "ntk") if covariance else ("ntk",)
 
+    def _kernel_arguments(self):
+        """Keyword arguments of ``compute_kernels`` for this architecture:
+        ``architecture=`` when one is set (it replaces the fully-connected
+        hyperparameters), else the MLP's hyperparameters."""
+        if self.architecture is not None:
+            return {"architecture": self.architecture}
+        return architecture_kwargs(self)
+
+    def _inputs(self, X):
+        """``X`` as the kernels read it: NHWC images for an architecture or
+        a ``kernel_fn`` when ``image_shape`` is set, else the 2-D rows (the
+        built-in MLP reads flattened images)."""
+        if self.architecture is None and self.kernel_fn is None:
+            return X
+        return as_images(X, self.image_shape)
+
     def _kernels(self, x1, x2, get):
+        x1 = self._inputs(x1)
+        x2 = None if x2 is None else self._inputs(x2)
         if self.kernel_fn is not None:
             return _call_kernel_fn(self.kernel_fn, x1, x2)
-        return compute_kernels(x1, x2, get=get, **architecture_kwargs(self))
+        return compute_kernels(x1, x2, get=get, **self._kernel_arguments())
 
     def _prior_variance(self, X):
         """``diag K(X, X)`` of the NNGP (the prior variance at t=0)."""
         if self.kernel_fn is not None:
-            return np.diag(_call_kernel_fn(self.kernel_fn, X, None).nngp).copy()
-        return compute_kernel_diagonals(X, **architecture_kwargs(self)).nngp
+            return np.diag(_call_kernel_fn(self.kernel_fn, self._inputs(X), None).nngp).copy()
+        return compute_kernel_diagonals(self._inputs(X), **self._kernel_arguments()).nngp
 
     def _prior_covariance(self, X):
+        return self._kernels(X, None, ("nngp",)).nngp
+
+    def _kernel_identity(self):
+        """What determines the kernels besides the data (part of the cache key)."""
+        image_shape = check_image_shape(self.image_shape)
         if self.kernel_fn is not None:
-            return _call_kernel_fn(self.kernel_fn, X, None).nngp
-        return compute_kernels(X, get="nngp", **architecture_kwargs(self)).nngp
+            return ("kernel_fn", id(self.kernel_fn), image_shape)
+        if self.architecture is not None:
+            return (architecture_key(self.architecture), image_shape)
+        kwargs = architecture_kwargs(self)
+        params = kwargs.pop("activation_params")
+        identity = tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
+        return identity + (repr(sorted((params or {}).items())),)
+
+    def _cache_owner(self):
+        """Objects whose ``id`` may be in the cache key: kept alive with it."""
+        return (self.kernel_fn, self.architecture)
 
     def _cache_key(self, X):
-        if self.kernel_fn is not None:
-            architecture = ("kernel_fn", id(self.kernel_fn))
-        else:
-            kwargs = architecture_kwargs(self)
-            params = kwargs.pop("activation_params")
-            architecture = tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
-            architecture += (repr(sorted((params or {}).items())),)
-        return (type(self).__name__, _digest(X), architecture, float(self.diag_reg))
+        return (type(self).__name__, _digest(X), self._kernel_identity(),
+                float(self.diag_reg))
 
     def _fit_state(self, X):
         key = self._cache_key(X)
@@ -303,7 +336,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
                 getattr(kernels, self._dynamics_kernel), self.diag_reg
             )
             state = _FitState(kernels, solver)
-            KERNEL_CACHE.put(key, state, owner=self.kernel_fn)
+            KERNEL_CACHE.put(key, state, owner=self._cache_owner())
         return state
 
     def _train_nngp(self):
@@ -348,7 +381,9 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        if self.kernel_fn is None:
+        check_kernel_source(self.architecture, self.kernel_fn)
+        check_image_shape(self.image_shape)
+        if self.kernel_fn is None and self.architecture is None:
             # Unknown activations, missing width...: fail before touching self.
             make_architecture(**architecture_kwargs(self))
         saved = {name: self.__dict__[name] for name in _VALIDATION_ATTRIBUTES
@@ -368,6 +403,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
             ensure_min_samples=2, accept_sparse=False,
         )
+        check_image_shape(self.image_shape, n_features=X.shape[1])
         y = np.asarray(y, dtype=np.float64)
         targets = y[:, None] if y.ndim == 1 else y
         state = self._fit_state(X)
@@ -584,13 +620,32 @@ _PARAMETERS_DOC = """
         Replaces the built-in fully-connected kernels: either
         ``kernel_fn(X1, X2) -> (nngp, ntk)`` (arrays of shape (n1, n2)) or a
         neural-tangents ``stax`` kernel_fn, called with
-        ``get=("nngp", "ntk")`` (e.g. a convolutional network). The
-        architecture parameters are then ignored.
+        ``get=("nngp", "ntk")``. The architecture parameters are then
+        ignored; with ``image_shape`` it receives NHWC images. Cannot be
+        combined with ``architecture``.
+    architecture : network from :mod:`sklearn_ntk.layers`, default=None
+        A network built with :func:`sklearn_ntk.layers.serial` (Conv,
+        AvgPool, GlobalAvgPool, Flatten, Dense, activations, residual
+        blocks), whose NNGP and NTK replace those of the fully-connected
+        network: ``depth``, ``activation``, ``activation_params``,
+        ``weight_std``, ``bias_std``, ``parameterization`` and ``width`` are
+        then ignored (each layer carries its own). None is the MLP of those
+        parameters. Searchable with ``GridSearchCV`` (``param_grid=
+        {"architecture": [net1, net2]}``).
+    image_shape : tuple of 3 ints, default=None
+        ``(H, W, C)`` of one image when each row of ``X`` is a flattened
+        image (``images.reshape(n_samples, -1)``, C order): the rows are
+        reshaped to ``(n_samples, H, W, C)`` for ``architecture`` (or
+        ``kernel_fn``), so that scalers, ``Pipeline`` and ``GridSearchCV``
+        see ordinary 2-D data. One entry may be -1 (taken from
+        ``n_features``). ``H * W * C`` must equal ``n_features``. With
+        ``architecture=None`` it is only checked: the MLP reads the
+        flattened rows.
 
     Attributes
     ----------
     X_fit_ : ndarray of shape (n_samples, n_features)
-        Training inputs.
+        Training inputs (flattened images when ``image_shape`` is set).
     y_train_ : ndarray of shape (n_samples, n_targets)
         Training targets (2-D).
     dual_coef_ : ndarray of shape (n_samples, n_targets)
