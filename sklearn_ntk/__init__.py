@@ -1,9 +1,15 @@
 """sklearn-ntk: infinite-width neural networks as scikit-learn estimators."""
 
+from . import layers
 from ._activations import NAMED_ACTIVATIONS as _NAMED
 from ._classifiers import NNGPClassifier, NTKClassifier
 from ._gp_kernels import NNGPKernel, NTKKernel
-from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
+from ._kernels import (
+    KernelCostWarning,
+    Kernels,
+    compute_kernel_diagonals,
+    compute_kernels,
+)
 from ._linearized import LinearizedMLP
 from ._regressors import NNGPRegressor, NTKRegressor
 
@@ -14,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "KernelCostWarning",
     "Kernels",
     "LinearizedMLP",
     "NNGPClassifier",
@@ -24,4 +31,5 @@ __all__ = [
     "NTKRegressor",
     "compute_kernel_diagonals",
     "compute_kernels",
+    "layers",
 ]
