@@ -13,6 +13,8 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .layers import Layer
+
 __all__ = [
     "ARCHITECTURE_CONSTRAINTS",
     "DYNAMICS_CONSTRAINTS",
@@ -36,12 +38,12 @@ DYNAMICS_CONSTRAINTS = {
     "diag_reg": [Interval(Real, 0, None, closed="left")],
 }
 
-#: ``architecture`` (a network from :mod:`sklearn_ntk.layers`) is checked by
-#: the kernel engine when it reads it, ``image_shape`` by
+#: ``architecture`` is a network from :mod:`sklearn_ntk.layers` (its layers
+#: validate their own arguments); ``image_shape`` is checked further by
 #: :func:`sklearn_ntk._images.check_image_shape` (whose messages name the
 #: expected H * W * C).
 IMAGE_CONSTRAINTS = {
-    "architecture": "no_validation",
+    "architecture": [Layer, None],
     "image_shape": [tuple, list, None],
 }
 

@@ -325,13 +325,25 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         return (type(self).__name__, _digest(X), self._kernel_identity(),
                 float(self.diag_reg))
 
+    def _train_kernels(self, X):
+        # Only the kernel of the dynamics: the NTK's covariance also needs
+        # the train NNGP, computed on first demand (_train_nngp).
+        try:
+            return self._kernels(X, None, (self._dynamics_kernel,))
+        except ValueError as error:
+            if self.architecture is None or self.image_shape is not None:
+                raise
+            raise ValueError(
+                f"{error}\nThe estimators take 2-D X: if the architecture "
+                "expects images, pass image_shape=(H, W, C) so that each row "
+                "of X is reshaped to one image."
+            ) from error
+
     def _fit_state(self, X):
         key = self._cache_key(X)
         state = KERNEL_CACHE.get(key)
         if state is None:
-            # Only the kernel of the dynamics: the NTK's covariance also needs
-            # the train NNGP, computed on first demand (_train_nngp).
-            kernels = self._kernels(X, None, (self._dynamics_kernel,))
+            kernels = self._train_kernels(X)
             solver = GradientFlowSolver(
                 getattr(kernels, self._dynamics_kernel), self.diag_reg
             )
