@@ -8,6 +8,7 @@ ORDER = [
     "plot_empirical_ntk.py",
     "plot_weight_change.py",
     "plot_training_dynamics.py",
+    "plot_convolutional_kernels.py",
     "plot_porting_from_neural_tangents.py",
 ]
 
