@@ -74,7 +74,8 @@ def _closed_form_scores(kernel, y, folds, diag_reg):
 
 
 def run(n_samples=None, nets=None):
-    """Rows ``(name, mean accuracy, fold accuracies, seconds per kernel entry)``."""
+    """Yield rows ``(name, mean accuracy, fold accuracies, seconds per kernel
+    entry)`` as they are measured."""
     X, y = load_digits(return_X_y=True)
     if n_samples is not None and n_samples < len(X):
         keep = np.random.default_rng(0).permutation(len(X))[:n_samples]
@@ -82,7 +83,6 @@ def run(n_samples=None, nets=None):
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
     folds = list(cv.split(X, y))
     over_16 = FunctionTransformer(lambda pixels: pixels / 16.0)
-    rows = []
     baselines = {
         "SVC-RBF (StandardScaler)": make_pipeline(StandardScaler(), SVC()),
         "SVC-RBF (pixels / 16)": make_pipeline(over_16, SVC()),
@@ -90,7 +90,7 @@ def run(n_samples=None, nets=None):
     }
     for name, model in baselines.items():
         scores = cross_val_score(model, X, y, cv=folds)
-        rows.append((name, scores.mean(), scores, None))
+        yield name, scores.mean(), scores, None
     images = (X / 16.0).reshape(-1, 8, 8, 1)
     n_entries = len(X) * (len(X) + 1) / 2
     for name, net in architectures().items():
@@ -100,8 +100,7 @@ def run(n_samples=None, nets=None):
         kernel = compute_kernels(images, architecture=net, get="ntk").ntk
         seconds = time.perf_counter() - started
         scores = _closed_form_scores(kernel, y, folds, CONV_DIAG_REG)
-        rows.append((f"{name} NTK", scores.mean(), scores, seconds / n_entries))
-    return rows
+        yield f"{name} NTK", scores.mean(), scores, seconds / n_entries
 
 
 def main():
@@ -112,14 +111,13 @@ def main():
                         choices=list(architectures()),
                         help="convolutional networks to run (default: all)")
     args = parser.parse_args()
-    rows = run(args.n_samples, args.nets)
     print(f"digits, 5-fold stratified (shuffle, random_state=0), "
           f"n_samples={args.n_samples or 1797}")
     print(f"{'model':<28} {'accuracy':>8}  {'folds':<36} {'us/entry':>9}")
-    for name, mean, scores, per_entry in rows:
+    for name, mean, scores, per_entry in run(args.n_samples, args.nets):
         folds = " ".join(f"{s:.4f}" for s in scores)
         timing = "" if per_entry is None else f"{per_entry * 1e6:9.2f}"
-        print(f"{name:<28} {mean:8.4f}  {folds:<36} {timing:>9}")
+        print(f"{name:<28} {mean:8.4f}  {folds:<36} {timing:>9}", flush=True)
 
 
 if __name__ == "__main__":
