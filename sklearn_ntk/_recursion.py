@@ -339,12 +339,21 @@ def _pads(size, window, stride, padding):
     return total // 2, total - total // 2, out
 
 
+def _materialise(array):
+    return jax.lax.optimization_barrier(array)
+
+
 def _window_sum(array, axes, window, stride, padding):
     """Sum of ``window`` shifted slices along the given axes at once.
 
     ``axes`` holds one axis (diagonal form) or the pair ``(p, p')`` of one
     spatial dimension (full form, where a convolution shifts both).
     """
+    # Materialise the input: XLA would otherwise fuse the whole elementwise
+    # recursion that produced it into each of the ``window`` shifted reads
+    # (``window`` times the arccos work per layer, compounding over layers,
+    # and minutes of compilation).
+    array = _materialise(array)
     size = array.shape[axes[0]]
     lo, hi, out = _pads(size, window, stride, padding)
     if lo or hi:
