@@ -271,3 +271,23 @@ def test_cost_guard_warns_about_hours_and_names_cheaper_choices():
         seconds = check_cost(net_plan, 50_000, 50_000, True, 2, 8, 2,
                              available_bytes=1e15)
     assert seconds > 3600
+
+
+@pytest.mark.parametrize("net", [
+    _myrtle(),
+    layers.serial(layers.Conv(3, (3, 3), padding="SAME", W_std=1.3, b_std=0.1),
+                  layers.Relu(), layers.Conv(3, (3, 3), padding="SAME"), layers.Relu(),
+                  layers.Flatten(), layers.Dense(1)),
+], ids=["full-form", "diagonal-form"])
+def test_duplicate_images_are_exact(net):
+    # Issue 14's rule in conv nets: identical images give identical entries
+    # (the general ReLU formula would be off by sqrt(eps) ~ 1e-8 there), in
+    # train and cross kernels, whatever the images' positions.
+    X = _images(n=6)
+    X[4] = X[1]
+    kernels = compute_kernels(X, architecture=net)
+    cross = compute_kernels(X[:2], X[3:], architecture=net)
+    for name in ("nngp", "ntk"):
+        K, C = getattr(kernels, name), getattr(cross, name)
+        assert K[1, 4] == K[1, 1] == K[4, 4]
+        assert C[1, 1] == K[1, 1]
