@@ -1,6 +1,6 @@
 """Times one convolutional kernel implementation in a fresh process.
 
-Usage: python _conv_kernel_worker.py {ours,nt} CASE REPEATS OUT.npz
+Usage: python _conv_kernel_worker.py {ours,nt} CASE REPEATS OUT.npz [N]
 Prints one JSON line: {"median_s", "times_s", "peak_rss_mb"} and saves the
 first rows of both kernels to OUT.npz for the comparison. Runs under the
 current environment (ours) or the legacy one (nt); the networks are written
@@ -91,6 +91,8 @@ def neural_tangents(network, x, batch_size):
 def main():
     which, case, repeats, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     network, shape, n, batch_size = CASES[case]
+    if len(sys.argv) > 5:  # a smaller N (a multiple of the batch size)
+        n = int(sys.argv[5])
     x = np.random.default_rng(0).standard_normal((n,) + shape)
     run = ours(network, x) if which == "ours" else neural_tangents(network, x, batch_size)
     times = []

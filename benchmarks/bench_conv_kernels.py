@@ -19,7 +19,7 @@ repeat; the median of the repeats is printed. Only the ratios of one run
 mean anything on a shared machine.
 
 Usage: python benchmarks/bench_conv_kernels.py [--cases abc] [--repeats R]
-       [--nt-repeats R]
+       [--nt-repeats R] [--fraction F]
 """
 
 import argparse
@@ -37,9 +37,10 @@ WORKER = ROOT / "benchmarks" / "_conv_kernel_worker.py"
 LEGACY = ROOT / ".venv-ref" / "bin" / "python"
 
 
-def run_worker(python, which, case, repeats, path):
+def run_worker(python, which, case, repeats, path, n):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([str(python), str(WORKER), which, case, str(repeats), path],
+    out = subprocess.run([str(python), str(WORKER), which, case, str(repeats), path,
+                          str(n)],
                          capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-3:]}
@@ -51,26 +52,32 @@ def main():
     parser.add_argument("--cases", default="abc")
     parser.add_argument("--repeats", type=int, default=3, help="ours")
     parser.add_argument("--nt-repeats", type=int, default=1, help="neural-tangents")
+    parser.add_argument("--fraction", type=float, default=1.0,
+                        help="run N * fraction rows (rounded to NT's batch size)")
     args = parser.parse_args()
+    sys.path.insert(0, str(WORKER.parent))
+    from _conv_kernel_worker import CASES
     have_legacy = LEGACY.exists()
     if not have_legacy:
         print(f"(no legacy environment at {LEGACY}: run `make test-reference`; "
               "the neural-tangents column is skipped)")
-    print(f"{'case':>4} {'ours s':>8} {'ours MB':>8} {'NT s':>8} {'NT MB':>8} "
+    print(f"{'case':>4} {'N':>5} {'ours s':>8} {'ours MB':>8} {'NT s':>8} {'NT MB':>8} "
           f"{'NT/ours':>8} {'max rel diff':>13}  (times: ours | NT)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases:
             mine_path, theirs_path = f"{tmp}/ours_{case}.npz", f"{tmp}/nt_{case}.npz"
-            ours = run_worker(sys.executable, "ours", case, args.repeats, mine_path)
+            _, _, n_full, batch_size = CASES[case]
+            n = max(batch_size, round(n_full * args.fraction / batch_size) * batch_size)
+            ours = run_worker(sys.executable, "ours", case, args.repeats, mine_path, n)
             if "error" in ours:
                 print(case, "ours error:", ours["error"], flush=True)
                 continue
             if have_legacy:
-                nt = run_worker(LEGACY, "nt", case, args.nt_repeats, theirs_path)
+                nt = run_worker(LEGACY, "nt", case, args.nt_repeats, theirs_path, n)
             else:
                 nt = {"error": "no legacy environment"}
             if "error" in nt:
-                print(f"{case:>4} {ours['median_s']:>8.2f} {ours['peak_rss_mb']:>8.0f} "
+                print(f"{case:>4} {n:>5} {ours['median_s']:>8.2f} {ours['peak_rss_mb']:>8.0f} "
                       f"NT error: {nt['error']}", flush=True)
                 continue
             mine, theirs = np.load(mine_path), np.load(theirs_path)
@@ -78,7 +85,7 @@ def main():
                        for k in ("nngp", "ntk"))
             times = (" ".join(f"{t:.2f}" for t in ours["times_s"]) + " | "
                      + " ".join(f"{t:.2f}" for t in nt["times_s"]))
-            print(f"{case:>4} {ours['median_s']:>8.2f} {ours['peak_rss_mb']:>8.0f} "
+            print(f"{case:>4} {n:>5} {ours['median_s']:>8.2f} {ours['peak_rss_mb']:>8.0f} "
                   f"{nt['median_s']:>8.2f} {nt['peak_rss_mb']:>8.0f} "
                   f"{nt['median_s'] / ours['median_s']:>8.2f} {diff:>13.1e}  ({times})",
                   flush=True)

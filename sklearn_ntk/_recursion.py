@@ -341,7 +341,10 @@ def _pads(size, window, stride, padding):
 
 
 def _materialise(array):
-    return jax.lax.optimization_barrier(array)
+    # jax.lax.optimization_barrier is public from JAX 0.4.30 on; older JAX
+    # (the legacy environment) computes the same values without it.
+    barrier = getattr(jax.lax, "optimization_barrier", None)
+    return array if barrier is None else barrier(array)
 
 
 def _window_sum(array, axes, window, stride, padding):
