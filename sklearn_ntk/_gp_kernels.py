@@ -74,7 +74,7 @@ def _kernel_and_gradient_tile(
 
     # Pairs of identical rows (the diagonal included) take the exact rho = 1
     # formulas, whose values and derivatives are finite and equal.
-    same_input = same_input_mask(ids1, ids2)
+    same_input = None if ids1 is None else same_input_mask(ids1, ids2)
 
     def kernel_of(deltas):
         scales = {"weight_std": weight_std, "bias_std": bias_std}

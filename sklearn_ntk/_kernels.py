@@ -124,12 +124,13 @@ def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk):
     that new scales reuse the compiled tile. ``ids1``, ``ids2`` are the
     rows' identities (see :func:`row_identities`): pairs of identical rows
     (or images), the diagonal included, take the exact rho = 1 formulas.
-    One compiled variant serves diagonal, off-diagonal and cross tiles of a
-    shape. Both kernels come as one complex tile ``nngp + 1j * ntk`` (see
-    :func:`run_tiles`); one kernel alone as a real tile.
+    Both None (a tile without identical rows) compiles a second variant
+    without the mask. Both kernels come as one complex tile
+    ``nngp + 1j * ntk`` (see :func:`run_tiles`); one kernel alone as a real
+    tile.
     """
     nngp, ntk = net_kernels(x1, x2, scales, net=net, compute_ntk=want_ntk,
-                            same=same_input_mask(ids1, ids2))
+                            same=None if ids1 is None else same_input_mask(ids1, ids2))
     if not want_ntk:
         return (nngp,)
     if not want_nngp:
@@ -283,9 +284,11 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
     tile_fn : callable
         ``tile_fn(x1_tile, x2_tile, ids1_tile, ids2_tile) -> tuple of
         arrays`` of shape ``(rows1, rows2)``, where the ids are the rows'
-        identities from :func:`row_identities` (int32 JAX arrays); called
-        inside the x64 scope of the worker thread. A complex array stands for two consecutive outputs, its real
-        and its imaginary part (two kernels from one loop fusion).
+        identities from :func:`row_identities` (int32 JAX arrays), or both
+        None when the tile pairs no identical rows; called inside the x64
+        scope of the worker thread. A complex array stands for two
+        consecutive outputs, its real and its imaginary part (two kernels
+        from one loop fusion).
     x1 : ndarray of shape (n1, d)
     x2 : ndarray of shape (n2, d) or None
         None means ``x2 = x1``: only tiles on and above the diagonal are
@@ -317,6 +320,12 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
         blocks2 = blocks1 if symmetric else _row_blocks(x2, side2)
         id_blocks1 = _row_blocks(ids1, side1)
         id_blocks2 = id_blocks1 if symmetric else _row_blocks(ids2, side2)
+    # Tiles without a pair of identical rows skip the mask and its three
+    # selects per layer: the MLP path keeps its speed, at the price of two
+    # compiled variants per tile shape (as the diagonal tiles needed before).
+    id_sets1 = [np.unique(np.asarray(block)) for block in id_blocks1]
+    id_sets2 = id_sets1 if symmetric else [np.unique(np.asarray(block))
+                                           for block in id_blocks2]
     outputs = [np.empty((n1, n2), dtype=out_dtype)
                for _ in range(n_outputs)]
     starts1 = range(0, n1, side1)
@@ -330,8 +339,11 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
         i, j = job
         diagonal = symmetric and i == j
         with x64_scope(out_dtype == np.float64):
-            tiles = tile_fn(blocks1[i // side1], blocks2[j // side2],
-                            id_blocks1[i // side1], id_blocks2[j // side2])
+            a, b = i // side1, j // side2
+            if np.intersect1d(id_sets1[a], id_sets2[b]).size:
+                tiles = tile_fn(blocks1[a], blocks2[b], id_blocks1[a], id_blocks2[b])
+            else:
+                tiles = tile_fn(blocks1[a], blocks2[b], None, None)
             tiles = _split_complex(tiles)
         if diagonal:
             tiles = [_symmetrize_tile(tile) for tile in tiles]
