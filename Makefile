@@ -55,7 +55,8 @@ docs: $(VENV)/.docs-installed
 
 # Under jax 0.4.26 (the legacy environment): our JAX-facing suites again,
 # then the comparison with neural-tangents 0.6.5 (tests/reference).
-LEGACY_SUITES = tests/test_kernels.py tests/test_numerics.py \
+LEGACY_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_layers.py \
+	tests/test_duplicate_rows.py \
 	tests/test_activations.py tests/test_gp_kernels.py tests/test_linearized.py \
 	tests/test_dynamics.py tests/test_iterative_weights.py tests/test_conv_estimators.py \
 	tests/reference

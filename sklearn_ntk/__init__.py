@@ -31,5 +31,6 @@ __all__ = [
     "NTKRegressor",
     "compute_kernel_diagonals",
     "compute_kernels",
-    "layers",
 ]
+# ``layers`` is a public module (``from sklearn_ntk import layers``), not an
+# object of the API page's tables.

@@ -33,7 +33,7 @@ from ._kernels import (
     compute_kernels,
     run_tiles,
 )
-from ._recursion import kernel_recursion
+from ._recursion import kernel_recursion, same_input_mask
 
 __all__ = ["NTKKernel", "NNGPKernel"]
 
@@ -56,11 +56,9 @@ def _block_bytes(n_channels):
 _SCALE_NAMES = ("bias_std", "weight_std")
 
 
-@functools.partial(
-    jax.jit, static_argnames=("architecture", "kernel", "tunable", "symmetric")
-)
+@functools.partial(jax.jit, static_argnames=("architecture", "kernel", "tunable"))
 def _kernel_and_gradient_tile(
-    x1, x2, weight_std, bias_std, *, architecture, kernel, tunable, symmetric
+    x1, x2, ids1, ids2, weight_std, bias_std, *, architecture, kernel, tunable
 ):
     """One tile of the kernel and of its gradient w.r.t. the log-scales.
 
@@ -75,6 +73,10 @@ def _kernel_and_gradient_tile(
         The kernel, then its derivative w.r.t. each tunable log-scale.
     """
 
+    # Pairs of identical rows (the diagonal included) take the exact rho = 1
+    # formulas, whose values and derivatives are finite and equal.
+    same_input = None if ids1 is None else same_input_mask(ids1, ids2)
+
     def kernel_of(deltas):
         scales = {"weight_std": weight_std, "bias_std": bias_std}
         for index, name in enumerate(tunable):
@@ -82,7 +84,7 @@ def _kernel_and_gradient_tile(
         nngp, ntk = kernel_recursion(
             x1, x2, scales["weight_std"], scales["bias_std"],
             architecture=architecture, compute_ntk=kernel == "ntk",
-            symmetric=symmetric,
+            same_input=same_input,
         )
         return ntk if kernel == "ntk" else nngp
 
@@ -269,11 +271,11 @@ class _InfiniteWidthKernel(Kernel):
         architecture, weight_std, bias_std = make_architecture(**kwargs)
         x = check_array_2d(X, "X")
 
-        def tile_fn(a, b, symmetric):
+        def tile_fn(a, b, ids_a, ids_b):
             return _kernel_and_gradient_tile(
                 jnp.asarray(a, dtype=jnp.float64), jnp.asarray(b, dtype=jnp.float64),
-                weight_std, bias_std, architecture=architecture,
-                kernel=self._kernel, tunable=tunable, symmetric=symmetric,
+                ids_a, ids_b, weight_std, bias_std, architecture=architecture,
+                kernel=self._kernel, tunable=tunable,
             )
 
         value, *tangents = run_tiles(

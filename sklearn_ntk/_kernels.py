@@ -26,11 +26,25 @@ import numpy as np
 
 from ._architecture import DEFAULTS, make_architecture
 from ._precision import resolve_dtype, x64_scope
-from ._recursion import mlp_net, net_diagonals, net_kernels, plan, split_scales
+from ._recursion import (
+    mlp_net,
+    net_diagonals,
+    net_kernels,
+    plan,
+    same_input_mask,
+    split_scales,
+)
 from .layers import Layer
 
-__all__ = ["Kernels", "compute_kernels", "compute_kernel_diagonals", "check_array_2d",
-           "KernelCostWarning", "check_cost"]
+__all__ = [
+    "Kernels",
+    "compute_kernels",
+    "compute_kernel_diagonals",
+    "check_array_2d",
+    "row_identities",
+    "KernelCostWarning",
+    "check_cost",
+]
 
 #: Live tile-sized buffers per tile (kernel, NTK and the fused recursion's
 #: temporaries); used to turn ``max_block_bytes`` into a tile side.
@@ -101,20 +115,22 @@ def check_array_2d(X, name="X"):
     return array
 
 
-@functools.partial(
-    jax.jit, static_argnames=("net", "want_nngp", "want_ntk", "symmetric")
-)
-def _kernel_tile(x1, x2, scales, *, net, want_nngp, want_ntk, symmetric):
+@functools.partial(jax.jit, static_argnames=("net", "want_nngp", "want_ntk"))
+def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk):
     """The requested kernels of one tile, as a one-element tuple.
 
     ``net`` is the static skeleton and ``scales`` its traced ``(W_std,
     b_std)`` pairs (see :func:`sklearn_ntk._recursion.split_scales`), so
-    that new scales reuse the compiled tile. Both kernels come as one
-    complex tile ``nngp + 1j * ntk`` (see :func:`run_tiles`); one kernel
-    alone as a real tile.
+    that new scales reuse the compiled tile. ``ids1``, ``ids2`` are the
+    rows' identities (see :func:`row_identities`): pairs of identical rows
+    (or images), the diagonal included, take the exact rho = 1 formulas.
+    Both None (a tile without identical rows) compiles a second variant
+    without the mask. Both kernels come as one complex tile
+    ``nngp + 1j * ntk`` (see :func:`run_tiles`); one kernel alone as a real
+    tile.
     """
     nngp, ntk = net_kernels(x1, x2, scales, net=net, compute_ntk=want_ntk,
-                            symmetric=symmetric)
+                            same=None if ids1 is None else same_input_mask(ids1, ids2))
     if not want_ntk:
         return (nngp,)
     if not want_nngp:
@@ -172,6 +188,34 @@ def tile_size(n_rows, max_block_bytes, itemsize=8, pair_size=1):
     if n_rows >= side:
         return side
     return min(side, -(-n_rows // quantum) * quantum)
+
+
+def row_identities(x1, x2=None, dtype=np.float64):
+    """Integer identities of the rows of ``x1`` and ``x2``, equal iff the rows are.
+
+    Computed exactly, on the bytes of the rows as the kernel sees them (cast
+    to ``dtype``, so rows that only float32 makes equal are equal too, and
+    ``-0.0`` counted as ``0.0``). Used to give identical inputs identical
+    kernel entries (see ``kernel_recursion``'s ``same_input``).
+
+    Parameters
+    ----------
+    x1 : ndarray of shape (n1, d) or (n1, *spatial, channels)
+    x2 : ndarray of shape (n2, ...) or None
+
+    Returns
+    -------
+    ids1 : ndarray of shape (n1,), int32
+    ids2 : ndarray of shape (n2,), int32, or None when ``x2`` is None
+    """
+    rows = x1 if x2 is None else np.concatenate([x1, x2])
+    rows = rows.reshape(rows.shape[0], -1)  # images: one row per image
+    rows = np.ascontiguousarray(rows, dtype=dtype) + 0.0  # -0.0 + 0.0 == +0.0
+    keys = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+    _, ids = np.unique(keys, return_inverse=True)
+    ids = ids.reshape(-1).astype(np.int32)
+    n1 = x1.shape[0]
+    return ids[:n1], (None if x2 is None else ids[n1:])
 
 
 def _pad_rows(x, multiple):
@@ -238,10 +282,13 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
     Parameters
     ----------
     tile_fn : callable
-        ``tile_fn(x1_tile, x2_tile, symmetric) -> tuple of arrays`` of shape
-        ``(rows1, rows2)``; called inside the x64 scope of the worker
-        thread. A complex array stands for two consecutive outputs, its real
-        and its imaginary part (two kernels from one loop fusion).
+        ``tile_fn(x1_tile, x2_tile, ids1_tile, ids2_tile) -> tuple of
+        arrays`` of shape ``(rows1, rows2)``, where the ids are the rows'
+        identities from :func:`row_identities` (int32 JAX arrays), or both
+        None when the tile pairs no identical rows; called inside the x64
+        scope of the worker thread. A complex array stands for two
+        consecutive outputs, its real and its imaginary part (two kernels
+        from one loop fusion).
     x1 : ndarray of shape (n1, d)
     x2 : ndarray of shape (n2, d) or None
         None means ``x2 = x1``: only tiles on and above the diagonal are
@@ -267,9 +314,18 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
     itemsize = np.dtype(out_dtype).itemsize
     side1 = tile_size(n1, max_block_bytes, itemsize, pair_size)
     side2 = side1 if symmetric else tile_size(n2, max_block_bytes, itemsize, pair_size)
+    ids1, ids2 = row_identities(x1, x2, out_dtype)
     with x64_scope(out_dtype == np.float64):
         blocks1 = _row_blocks(x1, side1)
         blocks2 = blocks1 if symmetric else _row_blocks(x2, side2)
+        id_blocks1 = _row_blocks(ids1, side1)
+        id_blocks2 = id_blocks1 if symmetric else _row_blocks(ids2, side2)
+    # Tiles without a pair of identical rows skip the mask and its three
+    # selects per layer: the MLP path keeps its speed, at the price of two
+    # compiled variants per tile shape (as the diagonal tiles needed before).
+    id_sets1 = [np.unique(np.asarray(block)) for block in id_blocks1]
+    id_sets2 = id_sets1 if symmetric else [np.unique(np.asarray(block))
+                                           for block in id_blocks2]
     outputs = [np.empty((n1, n2), dtype=out_dtype)
                for _ in range(n_outputs)]
     starts1 = range(0, n1, side1)
@@ -283,7 +339,11 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
         i, j = job
         diagonal = symmetric and i == j
         with x64_scope(out_dtype == np.float64):
-            tiles = tile_fn(blocks1[i // side1], blocks2[j // side2], diagonal)
+            a, b = i // side1, j // side2
+            if np.intersect1d(id_sets1[a], id_sets2[b]).size:
+                tiles = tile_fn(blocks1[a], blocks2[b], id_blocks1[a], id_blocks2[b])
+            else:
+                tiles = tile_fn(blocks1[a], blocks2[b], None, None)
             tiles = _split_complex(tiles)
         if diagonal:
             tiles = [_symmetrize_tile(tile) for tile in tiles]
@@ -569,11 +629,11 @@ def compute_kernels(
     check_cost(net_plan, x1.shape[0], n2, x2 is None, want_nngp + want_ntk,
                out_dtype.itemsize, _n_workers(n_jobs))
 
-    def tile_fn(a, b, symmetric):
+    def tile_fn(a, b, ids_a, ids_b):
         return _kernel_tile(
             jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
-            jnp.asarray(scales, dtype=out_dtype), net=skeleton,
-            want_nngp=want_nngp, want_ntk=want_ntk, symmetric=symmetric,
+            ids_a, ids_b, jnp.asarray(scales, dtype=out_dtype), net=skeleton,
+            want_nngp=want_nngp, want_ntk=want_ntk,
         )
 
     outputs = run_tiles(tile_fn, x1, x2, want_nngp + want_ntk, out_dtype,

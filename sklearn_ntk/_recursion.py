@@ -75,6 +75,7 @@ __all__ = [
     "split_scales",
     "plan",
     "Plan",
+    "same_input_mask",
 ]
 
 
@@ -339,12 +340,24 @@ def _pads(size, window, stride, padding):
     return total // 2, total - total // 2, out
 
 
+def _materialise(array):
+    # jax.lax.optimization_barrier is public from JAX 0.4.30 on; older JAX
+    # (the legacy environment) computes the same values without it.
+    barrier = getattr(jax.lax, "optimization_barrier", None)
+    return array if barrier is None else barrier(array)
+
+
 def _window_sum(array, axes, window, stride, padding):
     """Sum of ``window`` shifted slices along the given axes at once.
 
     ``axes`` holds one axis (diagonal form) or the pair ``(p, p')`` of one
     spatial dimension (full form, where a convolution shifts both).
     """
+    # Materialise the input: XLA would otherwise fuse the whole elementwise
+    # recursion that produced it into each of the ``window`` shifted reads
+    # (``window`` times the arccos work per layer, compounding over layers,
+    # and minutes of compilation).
+    array = _materialise(array)
     size = array.shape[axes[0]]
     lo, hi, out = _pads(size, window, stride, padding)
     if lo or hi:
@@ -735,8 +748,19 @@ def _rows(scales):
 # ---------------------------------------------------------------------------
 
 
+def same_input_mask(ids1, ids2):
+    """``(n1, n2)`` boolean mask of the pairs of identical input rows.
+
+    ``ids1`` and ``ids2`` are integer row identities from one numbering
+    (equal ids if and only if the rows are equal, computed exactly, e.g. by
+    ``np.unique(..., return_inverse=True)``); see :func:`net_kernels`.
+    """
+    return ids1[:, None] == ids2[None, :]
+
+
 def kernel_recursion(
-    x1, x2, weight_std, bias_std, *, architecture, compute_ntk=True, symmetric=False
+    x1, x2, weight_std, bias_std, *, architecture, compute_ntk=True, symmetric=False,
+    same_input=None,
 ):
     """NNGP and NTK of the MLP ``architecture`` between the rows of ``x1``, ``x2``.
 
@@ -753,7 +777,17 @@ def kernel_recursion(
     compute_ntk : bool
     symmetric : bool
         ``x1`` and ``x2`` are the same rows in the same order: the diagonal
-        is computed with the exact rho = 1 formulas.
+        is computed with the exact rho = 1 formulas (``same_input`` defaults
+        to the identity) and the input covariance is made exactly symmetric.
+    same_input : jax bool array of shape (n1, n2), default=None
+        True where row ``i`` of ``x1`` equals row ``j`` of ``x2`` (see
+        :func:`same_input_mask`). Those entries take the exact rho = 1
+        formulas at every layer, so they equal the diagonal entries of
+        either row bit for bit (to an ulp across differently compiled
+        tiles). The general formulas would lose half the digits there: GEMM
+        rounds ``x . x'`` differently from ``|x|^2``, and ``arccos`` near
+        ``rho = 1`` turns a relative error ``eps`` into ``sqrt(eps)`` in the
+        NTK (1e-8 at depth 5), enough to make libsvm cycle.
 
     Returns
     -------
@@ -762,7 +796,7 @@ def kernel_recursion(
     """
     return net_kernels(x1, x2, _mlp_scales(architecture, weight_std, bias_std),
                        net=mlp_net(architecture), compute_ntk=compute_ntk,
-                       symmetric=symmetric)
+                       symmetric=symmetric, same=same_input)
 
 
 def diagonal_recursion(x, weight_std, bias_std, *, architecture):
