@@ -59,6 +59,7 @@ LEGACY_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_layers.p
 	tests/test_duplicate_rows.py \
 	tests/test_activations.py tests/test_gp_kernels.py tests/test_linearized.py \
 	tests/test_dynamics.py tests/test_iterative_weights.py tests/test_conv_estimators.py \
+	tests/test_nystrom.py \
 	tests/reference
 test-reference: $(REF_VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=3 $(REF_PY) -m pytest -q $(LEGACY_SUITES) $(PYTEST_ARGS)

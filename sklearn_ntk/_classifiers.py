@@ -19,7 +19,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._architecture import DEFAULTS
-from ._regressors import DEFAULT_DIAG_REG, NNGPRegressor, NTKRegressor
+from ._regressors import (
+    _SOLVER_PARAMETERS_DOC,
+    DEFAULT_DIAG_REG,
+    NNGPRegressor,
+    NTKRegressor,
+)
 
 __all__ = ["NTKClassifier", "NNGPClassifier", "argmax_probabilities", "encode_targets"]
 
@@ -221,6 +226,12 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
         architecture=None,
         image_shape=None,
         target_encoding="centered",
+        solver="auto",
+        n_components="auto",
+        centers="rpcholesky",
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
     ):
         self.depth = depth
         self.activation = activation
@@ -236,6 +247,12 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
         self.architecture = architecture
         self.image_shape = image_shape
         self.target_encoding = target_encoding
+        self.solver = solver
+        self.n_components = n_components
+        self.centers = centers
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -429,7 +446,7 @@ _PARAMETERS_DOC = """
         minus ``1 / n_classes`` (Arora et al. 2020); ``"lee2018"`` is 0.9 for
         the class and -0.1 elsewhere (Lee et al. 2018); ``"onehot"`` is 1/0.
         Two classes are also fitted with two output columns.
-
+""" + _SOLVER_PARAMETERS_DOC + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)

@@ -19,6 +19,7 @@ __all__ = [
     "ARCHITECTURE_CONSTRAINTS",
     "DYNAMICS_CONSTRAINTS",
     "IMAGE_CONSTRAINTS",
+    "SOLVER_CONSTRAINTS",
     "architecture_kwargs",
 ]
 
@@ -45,6 +46,15 @@ DYNAMICS_CONSTRAINTS = {
 IMAGE_CONSTRAINTS = {
     "architecture": [Layer, None],
     "image_shape": [tuple, list, None],
+}
+
+SOLVER_CONSTRAINTS = {
+    "solver": [StrOptions({"auto", "exact", "nystrom"})],
+    "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "centers": [StrOptions({"rpcholesky", "uniform"})],
+    "random_state": ["random_state"],
+    "n_jobs": [Integral, None],
+    "verbose": ["verbose"],
 }
 
 _ARCHITECTURE_NAMES = tuple(ARCHITECTURE_CONSTRAINTS)

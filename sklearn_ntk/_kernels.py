@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._architecture import DEFAULTS, make_architecture
+from ._parallel import ProgressReporter
 from ._precision import resolve_dtype, x64_scope
 from ._recursion import (
     mlp_net,
@@ -59,6 +60,10 @@ _BUFFERS_PER_TILE = 6
 #: XLA, with and without the thread pool); 512 and 768 ran cleanly for every
 #: activation and depth tried (up to 12).
 _MAX_TILE_SIDE = 512
+
+#: ``compute_kernels(verbose=...)`` reports progress from this many entries
+#: on (about 2 s of work for the depth-3 ReLU NTK on 2 cores).
+VERBOSE_MIN_ENTRIES = 10**8
 
 #: Small inputs are padded to a multiple of this many rows (see tile_size).
 _TILE_QUANTUM = 64
@@ -276,7 +281,7 @@ def _write_mirror(out, tile, i, j):
 
 
 def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
-              pair_size=1):
+              pair_size=1, progress=None):
     """Evaluate ``tile_fn`` on tiles of ``(x1, x2)`` and assemble full matrices.
 
     Parameters
@@ -303,6 +308,8 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
         Worker threads; None uses every core.
     pair_size : int, default=1
         Covariance entries carried per pair of rows (see :func:`tile_size`).
+    progress : callable, default=None
+        ``progress(tiles_done, tiles_total)``, called after each tile.
 
     Returns
     -------
@@ -357,12 +364,15 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
 
     workers = min(_n_workers(n_jobs), len(jobs))
     if workers == 1:
-        for job in jobs:
+        for done, job in enumerate(jobs, 1):
             work(job)
+            if progress is not None:
+                progress(done, len(jobs))
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(work, jobs):
-                pass
+            for done, _ in enumerate(pool.map(work, jobs), 1):
+                if progress is not None:
+                    progress(done, len(jobs))
     return outputs
 
 
@@ -525,6 +535,7 @@ def compute_kernels(
     dtype="float64",
     max_block_bytes=2**28,
     n_jobs=None,
+    verbose=0,
 ):
     """NNGP and NTK of an infinitely wide network.
 
@@ -584,6 +595,10 @@ def compute_kernels(
         Budget for the intermediates of one tile (per worker thread).
     n_jobs : int, default=None
         Worker threads; None uses every core.
+    verbose : int, default=0
+        With 1 or more, kernels of at least ``VERBOSE_MIN_ENTRIES`` entries
+        print their progress (tiles done, elapsed time, time left) every
+        few seconds.
 
     Returns
     -------
@@ -636,8 +651,14 @@ def compute_kernels(
             want_nngp=want_nngp, want_ntk=want_ntk,
         )
 
+    n2 = x1.shape[0] if x2 is None else x2.shape[0]
+    progress = None
+    if verbose and x1.shape[0] * n2 >= VERBOSE_MIN_ENTRIES:
+        progress = ProgressReporter(
+            f"compute_kernels ({x1.shape[0]} x {n2})", 1, verbose, unit="tiles")
     outputs = run_tiles(tile_fn, x1, x2, want_nngp + want_ntk, out_dtype,
-                        max_block_bytes, n_jobs, pair_size=net_plan.entries_per_pair)
+                        max_block_bytes, n_jobs, pair_size=net_plan.entries_per_pair,
+                        progress=progress)
     # Only the requested kernels are computed (the NTK alone skips the
     # separate NNGP chain).
     return Kernels(outputs[0] if want_nngp else None,

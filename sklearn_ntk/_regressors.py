@@ -28,22 +28,19 @@ from sklearn.utils._param_validation import Options
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._architecture import DEFAULTS, make_architecture
-from ._dynamics import (
-    GradientFlowSolver,
-    nngp_covariance,
-    ntk_covariance,
-    spectral_filter,
-    time_to_tau,
-)
+from ._dynamics import time_to_tau
 from ._estimator_params import (
     ARCHITECTURE_CONSTRAINTS,
     DYNAMICS_CONSTRAINTS,
     IMAGE_CONSTRAINTS,
+    SOLVER_CONSTRAINTS,
     architecture_kwargs,
 )
 from ._images import architecture_key, as_images, check_image_shape, check_kernel_source
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
+from ._nystrom import NystromDynamics, default_n_components
 from ._precision import x64_scope
+from ._solvers import AUTO_EXACT_MAX_N, ExactDynamics, check_exact_fits, exact_fits
 
 __all__ = ["NTKRegressor", "NNGPRegressor"]
 
@@ -111,37 +108,76 @@ def _call_kernel_fn(kernel_fn, x1, x2):
 # -- the cache of train kernels and factorisations ----------------------------
 
 
-class _FitState:
-    """Train kernels, the solver of the dynamics and recent test-train kernels."""
+class _KernelEvaluator:
+    """An estimator's kernel as a picklable callable ``(x1, x2, get) -> Kernels``.
 
-    def __init__(self, kernels, solver):
-        self.kernels = kernels
-        self.solver = solver
-        self.test_train = collections.OrderedDict()  # digest -> Kernels
-        self.lock = threading.Lock()
+    Holds the architecture (a dict: the MLP's hyperparameters or
+    ``{"architecture": net}``) or the user's ``kernel_fn``, and the
+    ``image_shape`` that turns flattened rows into NHWC images; never a
+    jitted function, so that it travels to joblib workers with a task.
+    """
 
-    def nbytes(self):
-        """Bytes held now, but at least those of the usual fit.
+    #: Rows per call when a user kernel_fn gives only full matrices.
+    DIAGONAL_BLOCK = 256
 
-        Factorisations happen after the state enters the cache, so the
-        estimate counts the dynamics kernel and both Cholesky factors
-        (float64 and float32) from the start; the NNGP train kernel and
-        eigenvectors of the covariances count once they exist.
+    def __init__(self, kernel_fn, architecture, image_shape=None):
+        self.kernel_fn = kernel_fn
+        self.architecture = architecture
+        self.image_shape = image_shape
+
+    def _inputs(self, x):
+        """Rows as the kernels read them: NHWC images for a network or a
+        ``kernel_fn`` when ``image_shape`` is set; the built-in MLP reads
+        the flattened rows."""
+        if self.kernel_fn is None and "architecture" not in self.architecture:
+            return x
+        return as_images(x, self.image_shape)
+
+    def __call__(self, x1, x2, get, verbose=0):
+        x1, x2 = self._inputs(x1), (None if x2 is None else self._inputs(x2))
+        if self.kernel_fn is not None:
+            return _call_kernel_fn(self.kernel_fn, x1, x2)
+        try:
+            return compute_kernels(x1, x2, get=get, verbose=verbose,
+                                   **self.architecture)
+        except ValueError as error:
+            if "architecture" not in self.architecture or self.image_shape is not None:
+                raise
+            raise ValueError(
+                f"{error}\nThe estimators take 2-D X: if the architecture "
+                "expects images, pass image_shape=(H, W, C) so that each row "
+                "of X is reshaped to one image."
+            ) from error
+
+    #: Rows per compiled diagonal call (see ``diagonal``).
+    DIAGONAL_CHUNK = 8192
+
+    def diagonal(self, x):
+        """``diag k(x, x)`` of both kernels (shape (n,) each), in O(n) memory.
+
+        Rows go in chunks of ``DIAGONAL_CHUNK``, the last padded to a power
+        of two: a handful of compiled shapes serve every n (the training
+        rows, the RPCholesky pool, each block of test rows) instead of one
+        XLA compilation (~1 s) per distinct n.
         """
-        n = self.solver.n_samples
-        held = sum(k.nbytes for k in self.kernels if k is not None)
-        held += self.solver.factor_nbytes()
-        return max(held, int(2.5 * n * n * 8))
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["test_train"] = collections.OrderedDict()
-        del state["lock"]
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.lock = threading.Lock()
+        if self.kernel_fn is None:
+            n = x.shape[0]
+            size = min(self.DIAGONAL_CHUNK, 1 << max(n - 1, 0).bit_length())
+            parts = []
+            for start in range(0, n, size):
+                chunk = x[start:start + size]
+                if chunk.shape[0] < size:
+                    chunk = np.concatenate(
+                        [chunk, np.repeat(chunk[:1], size - chunk.shape[0], axis=0)])
+                parts.append(compute_kernel_diagonals(self._inputs(chunk),
+                                                      **self.architecture))
+            return Kernels(*(np.concatenate([getattr(p, name) for p in parts])[:n]
+                             for name in ("nngp", "ntk")))
+        blocks = [_call_kernel_fn(self.kernel_fn,
+                                  self._inputs(x[start:start + self.DIAGONAL_BLOCK]), None)
+                  for start in range(0, x.shape[0], self.DIAGONAL_BLOCK)]
+        return Kernels(np.concatenate([np.diag(b.nngp) for b in blocks]),
+                       np.concatenate([np.diag(b.ntk) for b in blocks]))
 
 
 def _default_cache_bytes():
@@ -159,10 +195,10 @@ def _default_cache_bytes():
 
 
 class _KernelCache:
-    """Bounded LRU cache of :class:`_FitState` (entries and bytes).
+    """Bounded LRU cache of fitted dynamics (entries and bytes).
 
     The byte bound is checked when an entry is added, against each entry's
-    :meth:`_FitState.nbytes`.
+    ``nbytes()``.
     """
 
     def __init__(self, max_entries=8, max_bytes=None):
@@ -223,6 +259,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         "t": [*DYNAMICS_CONSTRAINTS["t"], Options(numbers.Real, {np.inf})],
         "kernel_fn": [callable, None],
         **IMAGE_CONSTRAINTS,
+        **SOLVER_CONSTRAINTS,
     }
     # Which train kernel drives the dynamics: "ntk" or "nngp".
     _dynamics_kernel = None
@@ -243,6 +280,12 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         kernel_fn=None,
         architecture=None,
         image_shape=None,
+        solver="auto",
+        n_components="auto",
+        centers="rpcholesky",
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
     ):
         self.depth = depth
         self.activation = activation
@@ -257,6 +300,12 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         self.kernel_fn = kernel_fn
         self.architecture = architecture
         self.image_shape = image_shape
+        self.solver = solver
+        self.n_components = n_components
+        self.centers = centers
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -265,13 +314,11 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         tags.input_tags.sparse = False
         return tags
 
-    # -- kernels ----------------------------------------------------------
+    # -- the fitted dynamics (cached) --------------------------------------
 
-    def _needs(self, covariance):
-        """Kernels needed by the mean (and the covariance)."""
-        if self._dynamics_kernel == "nngp":
-            return ("nngp",)
-        return ("nngp", "ntk") if covariance else ("ntk",)
+    def _evaluator(self):
+        return _KernelEvaluator(self.kernel_fn, self._kernel_arguments(),
+                                self.image_shape)
 
     def _kernel_arguments(self):
         """Keyword arguments of ``compute_kernels`` for this architecture:
@@ -280,30 +327,6 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         if self.architecture is not None:
             return {"architecture": self.architecture}
         return architecture_kwargs(self)
-
-    def _inputs(self, X):
-        """``X`` as the kernels read it: NHWC images for an architecture or
-        a ``kernel_fn`` when ``image_shape`` is set, else the 2-D rows (the
-        built-in MLP reads flattened images)."""
-        if self.architecture is None and self.kernel_fn is None:
-            return X
-        return as_images(X, self.image_shape)
-
-    def _kernels(self, x1, x2, get):
-        x1 = self._inputs(x1)
-        x2 = None if x2 is None else self._inputs(x2)
-        if self.kernel_fn is not None:
-            return _call_kernel_fn(self.kernel_fn, x1, x2)
-        return compute_kernels(x1, x2, get=get, **self._kernel_arguments())
-
-    def _prior_variance(self, X):
-        """``diag K(X, X)`` of the NNGP (the prior variance at t=0)."""
-        if self.kernel_fn is not None:
-            return np.diag(_call_kernel_fn(self.kernel_fn, self._inputs(X), None).nngp).copy()
-        return compute_kernel_diagonals(self._inputs(X), **self._kernel_arguments()).nngp
-
-    def _prior_covariance(self, X):
-        return self._kernels(X, None, ("nngp",)).nngp
 
     def _kernel_identity(self):
         """What determines the kernels besides the data (part of the cache key)."""
@@ -321,64 +344,55 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         """Objects whose ``id`` may be in the cache key: kept alive with it."""
         return (self.kernel_fn, self.architecture)
 
-    def _cache_key(self, X):
-        return (type(self).__name__, _digest(X), self._kernel_identity(),
-                float(self.diag_reg))
+    def _resolve_solver(self, n_samples):
+        """``solver="auto"``: exact up to AUTO_EXACT_MAX_N rows when it fits."""
+        if self.solver == "exact":
+            check_exact_fits(n_samples)  # refuse before allocating
+            return "exact"
+        if self.solver == "nystrom":
+            return "nystrom"
+        if n_samples <= AUTO_EXACT_MAX_N and exact_fits(n_samples):
+            return "exact"
+        return "nystrom"
 
-    def _train_kernels(self, X):
-        # Only the kernel of the dynamics: the NTK's covariance also needs
-        # the train NNGP, computed on first demand (_train_nngp).
-        try:
-            return self._kernels(X, None, (self._dynamics_kernel,))
-        except ValueError as error:
-            if self.architecture is None or self.image_shape is not None:
-                raise
-            raise ValueError(
-                f"{error}\nThe estimators take 2-D X: if the architecture "
-                "expects images, pass image_shape=(H, W, C) so that each row "
-                "of X is reshaped to one image."
-            ) from error
+    def _n_components(self, n_samples):
+        if self.n_components == "auto":
+            return default_n_components(n_samples)
+        return min(int(self.n_components), n_samples)
 
-    def _fit_state(self, X):
-        key = self._cache_key(X)
-        state = KERNEL_CACHE.get(key)
+    def _cache_key(self, X, solver):
+        key = (type(self).__name__, _digest(X), self._kernel_identity(),
+               float(self.diag_reg), solver)
+        if solver == "nystrom":
+            if not isinstance(self.random_state, numbers.Integral):
+                return None  # fresh random centres on every fit: nothing to reuse
+            key += (self._n_components(X.shape[0]), self.centers, int(self.random_state))
+        return key
+
+    def _fit_state(self, X, targets):
+        solver = self._resolve_solver(X.shape[0])
+        key = self._cache_key(X, solver)
+        state = None if key is None else KERNEL_CACHE.get(key)
         if state is None:
-            kernels = self._train_kernels(X)
-            solver = GradientFlowSolver(
-                getattr(kernels, self._dynamics_kernel), self.diag_reg
-            )
-            state = _FitState(kernels, solver)
-            KERNEL_CACHE.put(key, state, owner=self._cache_owner())
+            evaluator = self._evaluator()
+            if solver == "exact":
+                state = ExactDynamics(X, evaluator, self._dynamics_kernel,
+                                      self.diag_reg, verbose=self.verbose)
+            else:
+                state = NystromDynamics(
+                    X, targets, evaluator, self._dynamics_kernel, self.diag_reg,
+                    self._n_components(X.shape[0]), centers=self.centers,
+                    rng=check_random_state(self.random_state), n_jobs=self.n_jobs,
+                    verbose=self.verbose, description=type(self).__name__,
+                )
+            if key is not None:
+                KERNEL_CACHE.put(key, state, owner=self._cache_owner())
         return state
-
-    def _train_nngp(self):
-        state = self._state
-        with state.lock:
-            if state.kernels.nngp is None:
-                nngp = self._kernels(self.X_fit_, None, ("nngp",)).nngp
-                state.kernels = state.kernels._replace(nngp=nngp)
-            return state.kernels.nngp
-
-    def _test_train(self, X, covariance):
-        """Test-train kernels, memoised per fitted state (last two test sets)."""
-        state = self._state
-        get = self._needs(covariance)
-        key = _digest(X)
-        with state.lock:
-            cached = state.test_train.get(key)
-        if cached is not None and all(getattr(cached, g) is not None for g in get):
-            return cached
-        kernels = self._kernels(X, self.X_fit_, get)
-        with state.lock:
-            state.test_train[key] = kernels
-            while len(state.test_train) > 2:
-                state.test_train.popitem(last=False)
-        return kernels
 
     # -- fit / predict -----------------------------------------------------
 
     def fit(self, X, y):
-        """Compute the train kernels and the weights at time ``t``.
+        """Fit the dynamics (train kernels or Nyström passes) and the weights at ``t``.
 
         Parameters
         ----------
@@ -418,14 +432,17 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         check_image_shape(self.image_shape, n_features=X.shape[1])
         y = np.asarray(y, dtype=np.float64)
         targets = y[:, None] if y.ndim == 1 else y
-        state = self._fit_state(X)
+        state = self._fit_state(X, targets)
         tau = time_to_tau(self.t, self.learning_rate, targets.size)
-        dual_coef = state.solver.weights(targets, tau)
+        dual_coef = state.weights_at_times(targets, [tau])[0]
         # Attributes only once everything succeeded: a failed fit leaves a
         # previously fitted estimator as it was.
         self.X_fit_ = X
         self.y_train_ = targets
         self.dual_coef_ = dual_coef
+        self.solver_ = state.name
+        self.centers_ = state.basis
+        self.n_components_ = state.basis.shape[0]
         self._y_is_column = y.ndim == 1 or y.shape[1] == 1
         self._state = state
         return self
@@ -460,6 +477,10 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
     def _tau(self, t):
         return time_to_tau(t, self.learning_rate, self.y_train_.size)
 
+    @staticmethod
+    def _spread(return_std, return_cov):
+        return "std" if return_std else ("cov" if return_cov else None)
+
     def predict(self, X, return_std=False, return_cov=False):
         """Mean (and std or covariance) of the trained ensemble at ``X``.
 
@@ -480,26 +501,20 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
 (n_samples, n_samples, n_targets), optional
         """
         X = self._validate_predict(X, return_std, return_cov)
-        covariance = return_std or return_cov
-        k_test_train = self._test_train(X, covariance)
-        mean = getattr(k_test_train, self._dynamics_kernel) @ self.dual_coef_
-        if not covariance:
-            return self._shape_outputs(mean, None, False, False)
-        prior = self._prior_variance(X) if return_std else self._prior_covariance(X)
-        spread = self._covariance(k_test_train, prior, self._tau(self.t),
-                                  diag_only=return_std)
-        return self._shape_outputs(mean, spread, return_std, return_cov)
-
-    def _covariance(self, k_test_train, prior, tau, diag_only, weights=None):
-        raise NotImplementedError
+        spread = self._spread(return_std, return_cov)
+        means, spreads = self._state.predict(X, [self.dual_coef_],
+                                             [self._tau(self.t)], spread)
+        return self._shape_outputs(means[0], None if spread is None else spreads[0],
+                                   return_std, return_cov)
 
     def predict_at_times(self, X, times, return_std=False, return_cov=False):
         """Predictions at several training times, sharing every factorisation.
 
-        The test-train kernel is computed once, and so is every
-        factorisation of the train kernel: the means at all times come from
-        its Cholesky factor and one extended Krylov basis, extended until
-        every time has converged; the covariances at finite times from one
+        The test kernel is computed once, and so is every factorisation:
+        with the exact solver, the means at all times come from the train
+        kernel's Cholesky factor and one extended Krylov basis, and the
+        covariances at finite times from one eigendecomposition; with the
+        Nyström solver, everything comes from its one m x m
         eigendecomposition. Each extra time costs a few matrix products.
         ``self.t`` is ignored.
 
@@ -520,36 +535,12 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         """
         X = self._validate_predict(X, return_std, return_cov)
         times = self._check_times(times)
-        covariance = return_std or return_cov
-        k_test_train = self._test_train(X, covariance)
-        k_mean = getattr(k_test_train, self._dynamics_kernel)
-        solver = self._state.solver
+        spread = self._spread(return_std, return_cov)
         taus = [self._tau(t) for t in times]
-        if not covariance:
-            # One Cholesky factor and one Krylov basis serve every time.
-            means = [k_mean @ w for w in solver.weights_at_times(self.y_train_, taus)]
-            return self._shape_outputs(np.stack(means), None, False, False)
-        if any(tau is not None for tau in taus):
-            # Projections onto the eigenbasis, shared by all finite times.
-            projected_targets = solver.project(self.y_train_)
-            projected_test = solver.project(k_mean.T)
-        prior = self._prior_variance(X) if return_std else self._prior_covariance(X)
-        means, spreads = [], []
-        for tau in taus:
-            if tau is None:
-                weights = (self.dual_coef_ if self._tau(self.t) is None
-                           else solver.weights(self.y_train_, None))
-                means.append(k_mean @ weights)
-                test_weights = None
-            else:
-                filtered = spectral_filter(solver.eigen()[0], tau)[:, None]
-                means.append(projected_test.T @ (filtered * projected_targets))
-                test_weights = projected_test
-            spreads.append(self._covariance(
-                k_test_train, prior, tau, diag_only=return_std,
-                projected=test_weights,
-            ))
-        return self._shape_outputs(np.stack(means), np.stack(spreads),
+        weights = self._state.weights_at_times(self.y_train_, taus)
+        means, spreads = self._state.predict(X, weights, taus, spread)
+        return self._shape_outputs(np.stack(means),
+                                   None if spread is None else np.stack(spreads),
                                    return_std, return_cov)
 
     @staticmethod
@@ -597,6 +588,50 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
              for j in range(y_mean.shape[1])],
             axis=1,
         )
+
+
+_SOLVER_PARAMETERS_DOC = """
+    solver : {"auto", "exact", "nystrom"}, default="auto"
+        How the dynamics are solved. ``"exact"``: with the full n x n train
+        kernel (Cholesky, an extended Krylov basis, an eigendecomposition);
+        data whose kernel and factor (``16 * n_samples**2`` bytes) exceed
+        the available memory are refused before anything is allocated.
+        ``"nystrom"``: with the Nyström approximation of the kernel on
+        ``n_components`` centres, fitted by streaming passes over row blocks
+        (memory ``O(n_components**2)`` beyond ``X``) and solved exactly in
+        ``t`` for that kernel from one m x m eigendecomposition (see the
+        user guide for the approximation of ``return_std``/``return_cov``).
+        ``"auto"``: ``"exact"`` when ``n_samples <= 20000`` and its memory
+        is available, ``"nystrom"`` otherwise.
+    n_components : int or "auto", default="auto"
+        Number of Nyström centres ``m`` (at most ``n_samples``; fewer if the
+        data have lower numerical rank). ``"auto"`` is
+        ``min(n_samples, max(1024, min(4096, round(8 * sqrt(n_samples)))))``.
+        Ignored by the exact solver.
+    centers : {"rpcholesky", "uniform"}, default="rpcholesky"
+        How the centres are chosen: randomly pivoted Cholesky (Chen,
+        Epperly, Tropp & Webber 2023) or uniformly at random.
+    random_state : int, RandomState instance or None, default=None
+        Randomness of the Nyström centres. An int makes them reproducible
+        and lets refits at other ``t`` reuse the cached Nyström fit.
+    n_jobs : int, default=None
+        joblib workers of the Nyström passes over row blocks (None: one,
+        unless inside a ``joblib.parallel_backend`` context, e.g. dask).
+        The kernel evaluation of each block uses every core anyway.
+    verbose : int, default=0
+        With 1 or more, long computations (Nyström passes, large kernels)
+        print their progress: blocks done, elapsed time, time left.
+"""
+
+_SOLVER_ATTRIBUTES_DOC = """
+    solver_ : {"exact", "nystrom"}
+        The solver used.
+    centers_ : ndarray of shape (m, n_features)
+        The ``m`` rows the test kernel is taken against: the Nyström
+        centres, or ``X_fit_`` itself for the exact solver.
+    n_components_ : int
+        ``m``, the number of rows of ``centers_``.
+"""
 
 
 _PARAMETERS_DOC = """
@@ -653,16 +688,16 @@ _PARAMETERS_DOC = """
         ``n_features``). ``H * W * C`` must equal ``n_features``. With
         ``architecture=None`` it is only checked: the MLP reads the
         flattened rows.
-
+""" + _SOLVER_PARAMETERS_DOC + """
     Attributes
     ----------
     X_fit_ : ndarray of shape (n_samples, n_features)
         Training inputs (flattened images when ``image_shape`` is set).
     y_train_ : ndarray of shape (n_samples, n_targets)
         Training targets (2-D).
-    dual_coef_ : ndarray of shape (n_samples, n_targets)
-        Weights at time ``t``: the prediction mean is ``k(X, X_fit_) @ dual_coef_``.
-    n_features_in_ : int
+    dual_coef_ : ndarray of shape (m, n_targets)
+        Weights at time ``t``: the prediction mean is
+        ``k(X, centers_) @ dual_coef_``.""" + _SOLVER_ATTRIBUTES_DOC + """    n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has feature names that are all strings.
 """
@@ -718,16 +753,6 @@ class NTKRegressor(_InfiniteWidthRegressor):
     """
     _dynamics_kernel = "ntk"
 
-    def _covariance(self, k_test_train, prior, tau, diag_only, projected=None):
-        state = self._state
-        weights = None
-        if projected is not None:
-            weights = state.solver.weights_from_projection(projected, tau)
-        return ntk_covariance(
-            state.solver, k_test_train.ntk, k_test_train.nngp, self._train_nngp(),
-            prior, tau, diag_only=diag_only, ntk_weights=weights,
-        )
-
 
 class NNGPRegressor(_InfiniteWidthRegressor):
     __doc__ = """Gaussian-process regression with the NNGP kernel of an infinitely wide MLP.
@@ -763,15 +788,3 @@ class NNGPRegressor(_InfiniteWidthRegressor):
     (3, 5)
     """
     _dynamics_kernel = "nngp"
-
-    def _covariance(self, k_test_train, prior, tau, diag_only, projected=None):
-        solver = self._state.solver
-        if projected is None:
-            return nngp_covariance(solver, k_test_train.nngp, prior, tau,
-                                   diag_only=diag_only)
-        # Whitened form from the shared projection: sqrt(phi_{2 tau}) V^T K_X*.
-        whitened = np.sqrt(spectral_filter(solver.eigen()[0], 2.0 * tau))[:, None] * projected
-        if diag_only:
-            return np.maximum(prior - np.einsum("ij,ij->j", whitened, whitened), 0.0)
-        cov = prior - whitened.T @ whitened
-        return 0.5 * (cov + cov.T)
