@@ -88,6 +88,9 @@ def write_api_page(path, package):
         for name in names if title == "Constants" else []:
             lines += [f".. autodata:: {name}", "   :annotation:", ""]
             lines += [f"   ``{name} = {getattr(package, name)!r}``", ""]
+    # Public submodules outside __all__ (``from sklearn_ntk import layers``).
+    submodules += [name for name in SUBMODULE_BLURBS if name not in submodules
+                   and inspect.ismodule(getattr(package, name, None))]
     for name in submodules:
         lines += _submodule_section(package, name)
     text = "\n".join(lines)
