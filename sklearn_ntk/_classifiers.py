@@ -287,7 +287,7 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         # The regressors' table: the shared architecture and dynamics
-        # constraints, t=np.inf and kernel_fn.
+        # constraints, t=np.inf, kernel_fn, architecture and image_shape.
         **NTKRegressor._parameter_constraints,
         "target_encoding": [StrOptions({"centered", "lee2018", "onehot"})],
     }
@@ -306,6 +306,8 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
         learning_rate=1.0,
         diag_reg=DEFAULT_DIAG_REG,
         kernel_fn=None,
+        architecture=None,
+        image_shape=None,
         target_encoding="centered",
         solver="auto",
         n_components="auto",
@@ -325,6 +327,8 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.diag_reg = diag_reg
         self.kernel_fn = kernel_fn
+        self.architecture = architecture
+        self.image_shape = image_shape
         self.target_encoding = target_encoding
         self.solver = solver
         self.n_components = n_components
@@ -525,6 +529,18 @@ _PARAMETERS_DOC = """
         Relative diagonal regulariser of the train kernel (see the regressor).
     kernel_fn : callable, default=None
         Replaces the built-in fully-connected kernels, as in the regressor.
+    architecture : network from :mod:`sklearn_ntk.layers`, default=None
+        A network built with :func:`sklearn_ntk.layers.serial` (e.g. a
+        convolutional one) whose kernels replace the fully-connected ones:
+        ``depth``, ``activation``, ``activation_params``, ``weight_std``,
+        ``bias_std``, ``parameterization`` and ``width`` are then ignored.
+        Its readout gives one output per class. Searchable with
+        ``GridSearchCV``.
+    image_shape : tuple of 3 ints, default=None
+        ``(H, W, C)`` of one image when each row of ``X`` is a flattened
+        image: the rows are reshaped to NHWC for ``architecture`` (or
+        ``kernel_fn``). ``H * W * C`` must equal ``n_features`` (one entry
+        may be -1); see the regressor.
     target_encoding : {"centered", "lee2018", "onehot"}, default="centered"
         Regression target of each class column: ``"centered"`` is one-hot
         minus ``1 / n_classes`` (Arora et al. 2020); ``"lee2018"`` is 0.9 for

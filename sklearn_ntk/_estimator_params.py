@@ -1,18 +1,27 @@
 """Parameter constraints shared by every estimator and GP kernel.
 
 scikit-learn's ``_parameter_constraints`` tables, written once: the
-architecture (``ARCHITECTURE_CONSTRAINTS``) and the gradient-flow dynamics
-(``DYNAMICS_CONSTRAINTS``). Activation names and their parameters are checked
-by :func:`sklearn_ntk._architecture.make_architecture`, whose messages list
-the valid names.
+fully-connected architecture (``ARCHITECTURE_CONSTRAINTS``), the gradient-flow
+dynamics (``DYNAMICS_CONSTRAINTS``) and a network from
+:mod:`sklearn_ntk.layers` with the shape of the images
+(``IMAGE_CONSTRAINTS``). Activation names and their parameters are checked by
+:func:`sklearn_ntk._architecture.make_architecture`, whose messages list the
+valid names.
 """
 
 from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-__all__ = ["ARCHITECTURE_CONSTRAINTS", "DYNAMICS_CONSTRAINTS", "SOLVER_CONSTRAINTS",
-           "architecture_kwargs"]
+from .layers import Layer
+
+__all__ = [
+    "ARCHITECTURE_CONSTRAINTS",
+    "DYNAMICS_CONSTRAINTS",
+    "IMAGE_CONSTRAINTS",
+    "SOLVER_CONSTRAINTS",
+    "architecture_kwargs",
+]
 
 ARCHITECTURE_CONSTRAINTS = {
     "depth": [Interval(Integral, 0, None, closed="left")],
@@ -28,6 +37,15 @@ DYNAMICS_CONSTRAINTS = {
     "t": [Interval(Real, 0, None, closed="left"), None],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "diag_reg": [Interval(Real, 0, None, closed="left")],
+}
+
+#: ``architecture`` is a network from :mod:`sklearn_ntk.layers` (its layers
+#: validate their own arguments); ``image_shape`` is checked further by
+#: :func:`sklearn_ntk._images.check_image_shape` (whose messages name the
+#: expected H * W * C).
+IMAGE_CONSTRAINTS = {
+    "architecture": [Layer, None],
+    "image_shape": [tuple, list, None],
 }
 
 SOLVER_CONSTRAINTS = {

@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from ._architecture import DEFAULTS, make_architecture
+from ._images import as_images, check_image_shape
 from ._kernels import (
     _BUFFERS_PER_TILE,
     check_array_2d,
@@ -141,6 +142,8 @@ class _InfiniteWidthKernel(Kernel):
         width=None,
         weight_std_bounds=(1e-2, 1e2),
         bias_std_bounds=(1e-5, 1e2),
+        architecture=None,
+        image_shape=None,
     ):
         # Store only: scikit-learn's clone and get_params introspect __init__.
         self.weight_std = weight_std
@@ -152,16 +155,22 @@ class _InfiniteWidthKernel(Kernel):
         self.width = width
         self.weight_std_bounds = weight_std_bounds
         self.bias_std_bounds = bias_std_bounds
+        self.architecture = architecture
+        self.image_shape = image_shape
 
     # -- the hyperparameter contract -------------------------------------
     @property
     def hyperparameter_weight_std(self):
-        return Hyperparameter("weight_std", "numeric", self.weight_std_bounds)
+        # An architecture carries every layer's W_std: nothing to tune here.
+        bounds = "fixed" if self.architecture is not None else self.weight_std_bounds
+        return Hyperparameter("weight_std", "numeric", bounds)
 
     @property
     def hyperparameter_bias_std(self):
-        # No biases at all (bias_std=None) leaves nothing to tune.
-        bounds = "fixed" if self.bias_std is None else self.bias_std_bounds
+        # No biases at all (bias_std=None) leaves nothing to tune, nor does
+        # an architecture (each layer carries its own b_std).
+        fixed = self.bias_std is None or self.architecture is not None
+        bounds = "fixed" if fixed else self.bias_std_bounds
         return Hyperparameter("bias_std", "numeric", bounds)
 
     @property
@@ -177,6 +186,9 @@ class _InfiniteWidthKernel(Kernel):
         )
 
     def _check_hyperparameters(self):
+        check_image_shape(self.image_shape)
+        if self.architecture is not None:
+            return  # the scales and their bounds do not apply
         _check_bounds("weight_std", self.weight_std_bounds)
         if self.bias_std is not None:
             _check_bounds("bias_std", self.bias_std_bounds)
@@ -194,6 +206,8 @@ class _InfiniteWidthKernel(Kernel):
                 )
 
     def _architecture_kwargs(self):
+        if self.architecture is not None:
+            return {"architecture": self.architecture}
         return {
             "depth": self.depth,
             "activation": self.activation,
@@ -240,14 +254,17 @@ class _InfiniteWidthKernel(Kernel):
             # pairwise_kernels and SVC.fit pass the same array twice: take the
             # symmetric path (half the work, exact rho = 1 on the diagonal).
             Y = None
-        if not eval_gradient:
-            kernels = compute_kernels(X, Y, get=self._kernel,
-                                      max_block_bytes=_block_bytes(1), **kwargs)
-            return kernels.ntk if self._kernel == "ntk" else kernels.nngp
-        tunable = self._tunable()
+        X, Y = self._inputs(X), (None if Y is None else self._inputs(Y))
+        tunable = self._tunable() if eval_gradient else ()
         if not tunable:
-            K = self(X)
-            return K, np.empty(K.shape + (0,))
+            if self.architecture is None:
+                # Cache-sized tiles for the elementwise MLP recursion; an
+                # architecture's tiles are sized by the engine (they carry
+                # one entry per pixel or pair of pixels).
+                kwargs["max_block_bytes"] = _block_bytes(1)
+            kernels = compute_kernels(X, Y, get=self._kernel, **kwargs)
+            K = kernels.ntk if self._kernel == "ntk" else kernels.nngp
+            return (K, np.empty(K.shape + (0,))) if eval_gradient else K
         return self._kernel_and_gradient(X, tunable, kwargs)
 
     def _kernel_and_gradient(self, X, tunable, kwargs):
@@ -283,8 +300,18 @@ class _InfiniteWidthKernel(Kernel):
         K_diag : ndarray of shape (n_samples_X,)
         """
         self._check_hyperparameters()
-        diagonals = compute_kernel_diagonals(X, **self._architecture_kwargs())
+        diagonals = compute_kernel_diagonals(self._inputs(X),
+                                             **self._architecture_kwargs())
         return diagonals.ntk if self._kernel == "ntk" else diagonals.nngp
+
+    def _inputs(self, X):
+        """Rows of ``X`` as NHWC images for an architecture with an
+        ``image_shape``; otherwise ``X`` (checked against ``image_shape``)."""
+        if self.image_shape is None:
+            return X
+        X = check_array_2d(X, "X")
+        images = as_images(X, self.image_shape)
+        return X if self.architecture is None else images
 
     def is_stationary(self):
         """False: the kernel depends on the inputs' norms, not only ``X - Y``."""
@@ -314,6 +341,11 @@ class _InfiniteWidthKernel(Kernel):
             parts.append(f"parameterization={self.parameterization!r}")
         if self.width is not None:
             parts.append(f"width={self.width}")
+        if self.architecture is not None:
+            # The scales and the MLP arguments do not apply: show the network.
+            parts = [f"architecture={self.architecture!r}"]
+        if self.image_shape is not None:
+            parts.append(f"image_shape={tuple(self.image_shape)!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
@@ -363,6 +395,19 @@ _PARAMETERS_DOC = """
         so the range is narrower than scikit-learn's usual ``(1e-5, 1e5)``.
     bias_std_bounds : pair of floats > 0 or "fixed", default=(1e-5, 1e2)
         Bounds of ``bias_std``.
+    architecture : network from :mod:`sklearn_ntk.layers`, default=None
+        A network built with :func:`sklearn_ntk.layers.serial` (e.g.
+        convolutional) whose kernel replaces the fully-connected one. Its
+        layers carry their own ``W_std`` and ``b_std``, so ``weight_std``,
+        ``bias_std``, their bounds and the MLP arguments are ignored and the
+        kernel has no tunable hyperparameters (``theta`` is empty): tune an
+        overall scale with ``ConstantKernel() * kernel`` and the noise with
+        ``WhiteKernel``, and compare networks with ``GridSearchCV`` over
+        ``kernel__architecture``. Fixed.
+    image_shape : tuple of 3 ints, default=None
+        ``(H, W, C)`` of one image when each row of ``X`` is a flattened
+        image (C order): rows are reshaped to NHWC for ``architecture``.
+        ``H * W * C`` must equal ``n_features`` (one entry may be -1). Fixed.
 """
 
 _EQUIVALENCE_DOC = """

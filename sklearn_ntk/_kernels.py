@@ -16,6 +16,7 @@ with the architecture as a static argument, so that
 import functools
 import math
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
@@ -26,7 +27,15 @@ import numpy as np
 from ._architecture import DEFAULTS, make_architecture
 from ._parallel import ProgressReporter
 from ._precision import resolve_dtype, x64_scope
-from ._recursion import diagonal_recursion, kernel_recursion, same_input_mask
+from ._recursion import (
+    mlp_net,
+    net_diagonals,
+    net_kernels,
+    plan,
+    same_input_mask,
+    split_scales,
+)
+from .layers import Layer
 
 __all__ = [
     "Kernels",
@@ -34,6 +43,8 @@ __all__ = [
     "compute_kernel_diagonals",
     "check_array_2d",
     "row_identities",
+    "KernelCostWarning",
+    "check_cost",
 ]
 
 #: Live tile-sized buffers per tile (kernel, NTK and the fused recursion's
@@ -113,22 +124,22 @@ def check_array_2d(X, name="X"):
     return array
 
 
-@functools.partial(jax.jit, static_argnames=("architecture", "want_nngp", "want_ntk"))
-def _kernel_tile(x1, x2, ids1, ids2, weight_std, bias_std, *, architecture, want_nngp,
-                 want_ntk):
+@functools.partial(jax.jit, static_argnames=("net", "want_nngp", "want_ntk"))
+def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk):
     """The requested kernels of one tile, as a one-element tuple.
 
-    ``ids1``, ``ids2`` are the rows' identities (see :func:`row_identities`):
-    pairs of identical rows, the diagonal included, take the exact rho = 1
-    formulas. Both None (a tile without identical rows) compiles a second
-    variant without the mask. Both kernels come as one complex tile
+    ``net`` is the static skeleton and ``scales`` its traced ``(W_std,
+    b_std)`` pairs (see :func:`sklearn_ntk._recursion.split_scales`), so
+    that new scales reuse the compiled tile. ``ids1``, ``ids2`` are the
+    rows' identities (see :func:`row_identities`): pairs of identical rows
+    (or images), the diagonal included, take the exact rho = 1 formulas.
+    Both None (a tile without identical rows) compiles a second variant
+    without the mask. Both kernels come as one complex tile
     ``nngp + 1j * ntk`` (see :func:`run_tiles`); one kernel alone as a real
     tile.
     """
-    nngp, ntk = kernel_recursion(x1, x2, weight_std, bias_std,
-                                 architecture=architecture, compute_ntk=want_ntk,
-                                 same_input=None if ids1 is None
-                                 else same_input_mask(ids1, ids2))
+    nngp, ntk = net_kernels(x1, x2, scales, net=net, compute_ntk=want_ntk,
+                            same=None if ids1 is None else same_input_mask(ids1, ids2))
     if not want_ntk:
         return (nngp,)
     if not want_nngp:
@@ -144,9 +155,9 @@ def _kernel_tile(x1, x2, ids1, ids2, weight_std, bias_std, *, architecture, want
     return (jax.lax.complex(nngp, ntk),)
 
 
-@functools.partial(jax.jit, static_argnames=("architecture",))
-def _diagonal(x, weight_std, bias_std, *, architecture):
-    return diagonal_recursion(x, weight_std, bias_std, architecture=architecture)
+@functools.partial(jax.jit, static_argnames=("net",))
+def _diagonal(x, scales, *, net):
+    return net_diagonals(x, scales, net=net)
 
 
 def _symmetrize_tile(tile):
@@ -160,7 +171,7 @@ def _symmetrize_tile(tile):
     return np.triu(tile) + np.triu(tile, 1).T
 
 
-def tile_size(n_rows, max_block_bytes, itemsize=8):
+def tile_size(n_rows, max_block_bytes, itemsize=8, pair_size=1):
     """Side of the square tiles for ``n_rows`` rows.
 
     The largest side the byte budget allows (at most ``_MAX_TILE_SIDE``)
@@ -169,14 +180,23 @@ def tile_size(n_rows, max_block_bytes, itemsize=8):
     that cross-validation folds and data sets of similar size reuse one
     compiled tile instead of paying an XLA compilation (about a second) per
     distinct size. Padding costs at most one tile row and column of work.
+
+    ``pair_size`` is the number of covariance entries each pair of rows
+    carries (``HW`` or ``(HW)^2`` for images), which shrinks the side.
     """
-    side = int(math.sqrt(max_block_bytes / (_BUFFERS_PER_TILE * itemsize)))
-    side = min(max(side, 8), _MAX_TILE_SIDE)
-    if side >= _TILE_QUANTUM:
-        side -= side % _TILE_QUANTUM
+    per_pair = _BUFFERS_PER_TILE * itemsize * pair_size
+    side = int(math.sqrt(max_block_bytes / per_pair))
+    if pair_size == 1:
+        side = min(max(side, 8), _MAX_TILE_SIDE)
+        quantum = _TILE_QUANTUM
+    else:
+        side = min(max(side, 1), _MAX_TILE_SIDE)
+        quantum = min(_TILE_QUANTUM, 1 << (side.bit_length() - 1))
+    if side >= quantum:
+        side -= side % quantum
     if n_rows >= side:
         return side
-    return min(side, -(-n_rows // _TILE_QUANTUM) * _TILE_QUANTUM)
+    return min(side, -(-n_rows // quantum) * quantum)
 
 
 def row_identities(x1, x2=None, dtype=np.float64):
@@ -189,8 +209,8 @@ def row_identities(x1, x2=None, dtype=np.float64):
 
     Parameters
     ----------
-    x1 : ndarray of shape (n1, d)
-    x2 : ndarray of shape (n2, d) or None
+    x1 : ndarray of shape (n1, d) or (n1, *spatial, channels)
+    x2 : ndarray of shape (n2, ...) or None
 
     Returns
     -------
@@ -198,6 +218,7 @@ def row_identities(x1, x2=None, dtype=np.float64):
     ids2 : ndarray of shape (n2,), int32, or None when ``x2`` is None
     """
     rows = x1 if x2 is None else np.concatenate([x1, x2])
+    rows = rows.reshape(rows.shape[0], -1)  # images: one row per image
     rows = np.ascontiguousarray(rows, dtype=dtype) + 0.0  # -0.0 + 0.0 == +0.0
     keys = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
     _, ids = np.unique(keys, return_inverse=True)
@@ -208,8 +229,9 @@ def row_identities(x1, x2=None, dtype=np.float64):
 
 def _check_kernel_scale(x, name):
     """Refuse inputs whose input-layer covariance ``x . x / d`` overflows."""
+    rows = x.reshape(x.shape[0], -1)  # images: every pixel and channel
     with np.errstate(over="ignore"):
-        largest = float(np.max(np.einsum("ij,ij->i", x, x))) / x.shape[1]
+        largest = float(np.max(np.einsum("ij,ij->i", rows, rows))) / rows.shape[1]
     if not np.isfinite(largest):
         raise ValueError(
             f"{name} has features so large (max |{name}| = "
@@ -293,7 +315,7 @@ def _write_mirror(out, tile, i, j):
 
 
 def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
-              progress=None):
+              pair_size=1, progress=None):
     """Evaluate ``tile_fn`` on tiles of ``(x1, x2)`` and assemble full matrices.
 
     Parameters
@@ -318,6 +340,8 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
         Budget for the intermediates of one tile (see :func:`tile_size`).
     n_jobs : int or None
         Worker threads; None uses ``OMP_NUM_THREADS`` if set, else every core.
+    pair_size : int, default=1
+        Covariance entries carried per pair of rows (see :func:`tile_size`).
     progress : callable, default=None
         ``progress(tiles_done, tiles_total)``, called after each tile.
 
@@ -329,8 +353,8 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
     n1 = x1.shape[0]
     n2 = n1 if symmetric else x2.shape[0]
     itemsize = np.dtype(out_dtype).itemsize
-    side1 = tile_size(n1, max_block_bytes, itemsize)
-    side2 = side1 if symmetric else tile_size(n2, max_block_bytes, itemsize)
+    side1 = tile_size(n1, max_block_bytes, itemsize, pair_size)
+    side2 = side1 if symmetric else tile_size(n2, max_block_bytes, itemsize, pair_size)
     ids1, ids2 = row_identities(x1, x2, out_dtype)
     with x64_scope(out_dtype == np.float64):
         blocks1 = _row_blocks(x1, side1)
@@ -402,10 +426,145 @@ def _parse_get(get):
     return "nngp" in names, "ntk" in names
 
 
+class KernelCostWarning(UserWarning):
+    """A kernel computation is estimated to take hours."""
+
+
+#: Rough CPU cost per covariance entry of a dual activation (NNGP and NTK
+#: together, ReLU) and per entry summed by a convolution or pooling, in
+#: seconds on one core; used only to warn before hour-long requests.
+_SECONDS_PER_ACTIVATION_ENTRY = 8e-9
+_SECONDS_PER_LINEAR_ENTRY = 1e-9
+#: Warn above this estimated duration (seconds).
+_WARN_SECONDS = 3600.0
+
+
+def _available_bytes():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return float("inf")
+
+
+def _cheaper_choices(net_plan):
+    if net_plan.full_form:
+        return ("Cheaper choices: Flatten() instead of GlobalAvgPool() (the "
+                "diagonal form, O(N^2 HW) instead of O(N^2 (HW)^2)), pooling "
+                "early (AvgPool before the convolutions shrinks HW), or "
+                "fewer rows.")
+    return "Cheaper choices: fewer rows, or pooling early to shrink HW."
+
+
+def check_cost(net_plan, n1, n2, symmetric, n_outputs, itemsize, n_workers,
+               available_bytes=None):
+    """Refuse or warn before allocating, from a network's :class:`Plan`.
+
+    Raises
+    ------
+    MemoryError
+        When the output kernels alone, or one tile of a single pair, would
+        not fit in the machine's memory.
+
+    Warns
+    -----
+    KernelCostWarning
+        When the estimated time exceeds an hour.
+
+    Returns
+    -------
+    estimated_seconds : float
+    """
+    available = _available_bytes() if available_bytes is None else available_bytes
+    out_bytes = n1 * n2 * itemsize * n_outputs
+    pair_bytes = net_plan.entries_per_pair * itemsize * _BUFFERS_PER_TILE
+    if out_bytes + pair_bytes > available:
+        raise MemoryError(
+            f"the kernels of {n1} x {n2} rows need {out_bytes / 2**30:.1f} GiB "
+            f"for the output matrices (and {pair_bytes / 2**20:.1f} MiB per pair "
+            f"of rows in flight) but the machine has {available / 2**30:.1f} GiB. "
+            "Use fewer rows (or a Nystrom / low-rank solver on a subset). "
+            + _cheaper_choices(net_plan))
+    pairs = n1 * n2 / (2.0 if symmetric else 1.0)
+    per_pair = (net_plan.activation_entries * _SECONDS_PER_ACTIVATION_ENTRY
+                + net_plan.linear_entries * _SECONDS_PER_LINEAR_ENTRY)
+    seconds = pairs * per_pair / max(n_workers, 1)
+    if seconds > _WARN_SECONDS:
+        warnings.warn(
+            f"this kernel computation is estimated to take about "
+            f"{seconds / 3600:.1f} hours ({pairs:.3g} pairs of rows, "
+            f"{net_plan.entries_per_pair} covariance entries per pair). "
+            + _cheaper_choices(net_plan), KernelCostWarning, stacklevel=3)
+    return seconds
+
+
+def check_array_nd(X, name="X"):
+    """``X`` as a finite float64 array of shape (n, d) or (n, *spatial, channels).
+
+    2-D arrays get :func:`check_array_2d`'s messages; images (NHWC, as
+    neural-tangents' stax takes them) the same checks on every entry.
+    """
+    array = np.asarray(X) if not hasattr(X, "toarray") else X
+    if getattr(array, "ndim", 2) == 2 or hasattr(X, "toarray"):
+        return check_array_2d(X, name)
+    if np.iscomplexobj(array):
+        raise ValueError(f"{name} has complex values; pass real pixels.")
+    try:
+        array = array.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be numeric; got dtype {array.dtype}.") from error
+    if array.ndim < 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features) or images "
+            f"(n_samples, height, width, channels); got shape {array.shape}.")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}).")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinity; impute or drop them first.")
+    return array
+
+
+def _resolve_net(architecture, mlp_kwargs):
+    """``(skeleton, scales)`` of a layers network or of the MLP arguments."""
+    if architecture is None:
+        arch, weight_std, bias_std = make_architecture(**mlp_kwargs)
+        skeleton = mlp_net(arch)
+        scales = np.tile([weight_std, bias_std], (arch.depth + 1, 1))
+        return skeleton, scales.astype(np.float64)
+    if not isinstance(architecture, Layer):
+        raise TypeError(
+            f"architecture={architecture!r} must be a network built from "
+            "sklearn_ntk.layers, e.g. layers.serial(layers.Dense(512), "
+            "layers.Relu(), layers.Dense(1)); a neural-tangents stax triple "
+            "goes into the estimators' kernel_fn= instead.")
+    return split_scales(architecture)
+
+
+def _prepare(X1, X2, architecture, mlp_kwargs, get_pair):
+    skeleton, scales = _resolve_net(architecture, mlp_kwargs)
+    check = check_array_2d if architecture is None else check_array_nd
+    x1 = check(X1, "X1")
+    _check_kernel_scale(x1, "X1")
+    x2 = None
+    if X2 is not None:
+        x2 = check(X2, "X2")
+        _check_kernel_scale(x2, "X2")
+        if x2.ndim == 2 and x1.ndim == 2 and x2.shape[1] != x1.shape[1]:
+            raise ValueError(
+                f"X1 has {x1.shape[1]} features but X2 has {x2.shape[1]}; both "
+                "must describe the same features.")
+        if x2.shape[1:] != x1.shape[1:]:
+            raise ValueError(
+                f"X1 has rows of shape {x1.shape[1:]} but X2 has "
+                f"{x2.shape[1:]}; both must describe the same features.")
+    net_plan = plan(skeleton, x1.shape[1:], get_pair)
+    return skeleton, scales, x1, x2, net_plan
+
+
 def compute_kernels(
     X1,
     X2=None,
     *,
+    architecture=None,
     depth=DEFAULTS["depth"],
     activation=DEFAULTS["activation"],
     activation_params=None,
@@ -419,19 +578,37 @@ def compute_kernels(
     n_jobs=None,
     verbose=0,
 ):
-    """NNGP and NTK of an infinitely wide fully-connected network.
+    """NNGP and NTK of an infinitely wide network.
 
-    The network is ``depth`` hidden layers (Dense, then ``activation``)
-    followed by a readout Dense; every Dense has weights of standard
-    deviation ``weight_std`` and biases of standard deviation ``bias_std``,
-    exactly as ``neural_tangents.stax.serial(*[Dense(w, W_std, b_std),
-    act] * depth, Dense(1, W_std, b_std))``.
+    The network is either ``architecture`` (built from
+    :mod:`sklearn_ntk.layers`, any combination of Dense, Conv, pooling,
+    activations and residual branches) or, when that is None, the
+    fully-connected network of ``depth`` hidden layers (Dense, then
+    ``activation``) followed by a readout Dense, every Dense with weights of
+    standard deviation ``weight_std`` and biases of standard deviation
+    ``bias_std``, exactly as ``neural_tangents.stax.serial(*[Dense(w, W_std,
+    b_std), act] * depth, Dense(1, W_std, b_std))``. Both run the same
+    recursion engine.
+
+    Convolutional networks carry covariances between pairs of pixels only
+    when a pooling layer needs them (cost O(N^2 (HW)^2)); a network without
+    pooling (Conv ... Flatten) carries only equal pixels (O(N^2 HW)). The
+    cost is estimated first: a request whose outputs do not fit in memory
+    raises MemoryError before allocating, and one estimated to take hours
+    warns (:class:`KernelCostWarning`), naming the cheaper choices.
 
     Parameters
     ----------
-    X1 : array-like of shape (n1, n_features)
-    X2 : array-like of shape (n2, n_features), default=None
+    X1 : array-like of shape (n1, n_features) or (n1, height, width, channels)
+        Images in NHWC layout, as neural-tangents' stax takes them (only
+        with ``architecture``).
+    X2 : array-like of shape (n2, ...) like X1, default=None
         None computes the symmetric ``X1``-``X1`` kernel, exploiting symmetry.
+    architecture : sklearn_ntk.layers.Layer, default=None
+        The network, e.g. ``layers.serial(layers.Conv(1, (3, 3),
+        padding="SAME"), layers.Relu(), layers.Flatten(), layers.Dense(1))``.
+        It must end without spatial dimensions (Flatten or GlobalAvgPool).
+        When given, the fully-connected arguments below are ignored.
     depth : int, default=2
         Number of hidden layers (0 is a linear model of the inputs).
     activation : str or callable, default="relu"
@@ -487,13 +664,15 @@ def compute_kernels(
     ----------
     Lee et al., "Deep Neural Networks as Gaussian Processes", ICLR 2018.
     Jacot, Gabriel & Hongler, "Neural Tangent Kernel", NeurIPS 2018.
+    Novak et al., "Bayesian Deep Convolutional Networks with Many Channels
+    are Gaussian Processes", ICLR 2019.
     Novak et al., "Neural Tangents: Fast and Easy Infinite Neural Networks in
     Python", ICLR 2020.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_ntk import compute_kernels
+    >>> from sklearn_ntk import compute_kernels, layers
     >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     >>> kernels = compute_kernels(X, depth=1, activation="relu",
     ...                           weight_std=1.0, bias_std=0.0)
@@ -501,31 +680,29 @@ def compute_kernels(
     ((3, 3), dtype('float64'))
     >>> float(kernels.nngp[0, 0])  # E[relu(u)^2] = q / 2 with q = 1/2
     0.25
+    >>> net = layers.serial(layers.Dense(512, W_std=1.0, b_std=0.0),
+    ...                     layers.Relu(), layers.Dense(1, W_std=1.0, b_std=0.0))
+    >>> bool(np.all(compute_kernels(X, architecture=net).nngp == kernels.nngp))
+    True
     """
     want_nngp, want_ntk = _parse_get(get)
-    architecture, weight_std, bias_std = make_architecture(
-        depth, activation, activation_params, weight_std, bias_std,
-        parameterization, width,
-    )
+    mlp_kwargs = dict(depth=depth, activation=activation,
+                      activation_params=activation_params, weight_std=weight_std,
+                      bias_std=bias_std, parameterization=parameterization,
+                      width=width)
     out_dtype = resolve_dtype(dtype)
-    x1 = check_array_2d(X1, "X1")
-    _check_kernel_scale(x1, "X1")
-    x2 = None
-    if X2 is not None:
-        x2 = check_array_2d(X2, "X2")
-        _check_kernel_scale(x2, "X2")
-        if x2.shape[1] != x1.shape[1]:
-            raise ValueError(
-                f"X1 has {x1.shape[1]} features but X2 has {x2.shape[1]}; both "
-                "must describe the same features."
-            )
     if max_block_bytes is None or max_block_bytes < 1:
         raise ValueError(f"max_block_bytes={max_block_bytes!r} must be a positive int.")
+    skeleton, scales, x1, x2, net_plan = _prepare(X1, X2, architecture, mlp_kwargs,
+                                                  want_ntk)
+    n2 = x1.shape[0] if x2 is None else x2.shape[0]
+    check_cost(net_plan, x1.shape[0], n2, x2 is None, want_nngp + want_ntk,
+               out_dtype.itemsize, _n_workers(n_jobs))
 
     def tile_fn(a, b, ids_a, ids_b):
         return _kernel_tile(
             jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
-            ids_a, ids_b, weight_std, bias_std, architecture=architecture,
+            ids_a, ids_b, jnp.asarray(scales, dtype=out_dtype), net=skeleton,
             want_nngp=want_nngp, want_ntk=want_ntk,
         )
 
@@ -535,39 +712,54 @@ def compute_kernels(
         progress = ProgressReporter(
             f"compute_kernels ({x1.shape[0]} x {n2})", 1, verbose, unit="tiles")
     outputs = run_tiles(tile_fn, x1, x2, want_nngp + want_ntk, out_dtype,
-                        max_block_bytes, n_jobs, progress=progress)
+                        max_block_bytes, n_jobs, pair_size=net_plan.entries_per_pair,
+                        progress=progress)
     # Only the requested kernels are computed (the NTK alone skips the
     # separate NNGP chain).
     return Kernels(outputs[0] if want_nngp else None,
                    outputs[-1] if want_ntk else None)
 
 
-def compute_kernel_diagonals(X, **architecture_kwargs):
+def compute_kernel_diagonals(X, *, architecture=None, dtype="float64",
+                             **architecture_kwargs):
     """``diag`` of the NNGP and NTK of ``X`` with itself, in O(n).
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features) or (n_samples, H, W, C)
+    architecture : sklearn_ntk.layers.Layer, default=None
+        As in :func:`compute_kernels`.
+    dtype : {"float64", "float32"}, default="float64"
     **architecture_kwargs
         ``depth``, ``activation``, ``activation_params``, ``weight_std``,
-        ``bias_std``, ``parameterization``, ``width``, ``dtype`` as in
-        :func:`compute_kernels`.
+        ``bias_std``, ``parameterization``, ``width`` as in
+        :func:`compute_kernels` (used when ``architecture`` is None).
 
     Returns
     -------
     Kernels
         Named tuple of ndarrays of shape ``(n_samples,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ntk import compute_kernel_diagonals, compute_kernels, layers
+    >>> X = np.random.default_rng(0).standard_normal((3, 5, 5, 1))
+    >>> net = layers.serial(layers.Conv(1, (3, 3)), layers.Relu(),
+    ...                     layers.GlobalAvgPool(), layers.Dense(1))
+    >>> diagonals = compute_kernel_diagonals(X, architecture=net)
+    >>> bool(np.allclose(diagonals.ntk, np.diag(compute_kernels(X, architecture=net).ntk)))
+    True
     """
-    dtype = resolve_dtype(architecture_kwargs.pop("dtype", "float64"))
-    architecture, weight_std, bias_std = make_architecture(**architecture_kwargs)
-    x = check_array_2d(X)
-    _check_kernel_scale(x, "X")
+    dtype = resolve_dtype(dtype)
+    skeleton, scales, x, _, _ = _prepare(X, None, architecture, architecture_kwargs,
+                                         True)
     n = x.shape[0]
     # Rows padded to a power of two (at least _TILE_QUANTUM): one compiled
     # program serves every test-set size up to it, instead of an XLA
     # compilation for each distinct n (O(n) work, so the padding is free).
     padded = _pad_rows(x, max(_TILE_QUANTUM, 1 << (n - 1).bit_length()))
     with x64_scope(dtype == np.float64):
-        nngp, ntk = _diagonal(jnp.asarray(padded, dtype=dtype), weight_std,
-                              bias_std, architecture=architecture)
+        nngp, ntk = _diagonal(jnp.asarray(padded, dtype=dtype),
+                              jnp.asarray(scales, dtype=dtype), net=skeleton)
         return Kernels(np.array(nngp[:n], dtype=dtype), np.array(ntk[:n], dtype=dtype))

@@ -1,53 +1,751 @@
-"""The layer-by-layer recursion of the NNGP and NTK over depth.
+"""One recursion engine for the NNGP and NTK of every architecture.
 
-Pure JAX, no scikit-learn. Conventions are neural-tangents 0.6.5's
-(``stax.Dense`` and the elementwise layers):
+Pure JAX, no scikit-learn. A network is a description built from
+:mod:`sklearn_ntk.layers` (the fully-connected network of ``depth``
+Dense + activation layers is one such description, see :func:`mlp_net`);
+this module folds the layers over a kernel *state*, following
+neural-tangents 0.6.5's conventions (``stax.Dense``, ``stax.Conv``,
+``stax.AvgPool``, ``stax.GlobalAvgPool``, ``stax.Flatten``, the elementwise
+layers and ``FanOut``/``parallel``/``FanInSum``):
 
-* input: ``K0(x, x') = x . x' / d``, ``Theta0 = 0``;
-* Dense, "ntk": ``K <- w^2 K + b^2``, ``Theta <- K_new + w^2 Theta``;
-* Dense, "standard": ``Theta <- n_in K_old + w^2 Theta (+ 1 with a bias)``,
-  same ``K``; ``n_in`` is the input's finite width (``d`` for the first
-  layer);
-* activation: ``K <- E[phi(u) phi(v)]``, ``Theta <- Theta E[phi'(u) phi'(v)]``.
+* input: ``K0(x, x')[p, p'] = sum_c x[p, c] x'[p', c] / C``, ``Theta0 = 0``;
+* Dense and Conv, "ntk": ``K <- w^2 A(K) + b^2``, ``Theta <- K_new + w^2 A(Theta)``
+  where ``A`` is the identity (Dense) or the filter average ``A(K)[p, p'] =
+  mean_o K[p + o, p' + o]`` (Conv);
+* "standard": ``Theta <- fan_in A(K) + w^2 A(Theta) (+ 1 with a bias)``;
+* activation: ``K <- E[phi(u) phi(v)]``, ``Theta <- Theta E[phi'(u) phi'(v)]``;
+* AvgPool: the box average over both positions; GlobalAvgPool: the mean
+  over all pairs of positions; Flatten: the mean over equal positions.
+
+Layout
+------
+Every array of the state keeps its spatial axes first and its row axes
+last: the covariance between images ``i`` and ``j`` is ``nngp[..., i, j]``
+with ``...`` either ``(H, W)`` (the *diagonal* form: only equal positions
+``p = p'``) or ``(H, W, H', W')`` (the *full* form). A convolution is then a
+sum of shifted slices of whole ``(n1, n2)`` planes along one spatial axis
+at a time: ``3 + 3`` slab additions for a 3 x 3 filter instead of the 9
+multiply-adds of stax's identity-filter convolution.
+
+The full form is carried only up to the last pooling layer (pooling mixes
+positions; nothing else does), then reduced to the diagonal form, so that a
+network without pooling costs O(N^2 HW) and one with pooling
+O(N^2 (HW)^2) only where it must. These requirements are computed once per
+network by :func:`plan`.
+
+Each row also carries its own covariance (``var1`` for ``x1``, ``var2`` for
+``x2``) through the same layers: the activations need the variances, and
+pooling needs the off-diagonal self-covariances in the full form.
+
+Entries known to pair an input with itself (``same``: the diagonal of a
+train kernel) take the exact ``rho = 1`` formula of each activation, and
+their input covariance is the row's own squared norm, so that they are
+exact rather than off by ``sqrt(eps)``.
 
 References
 ----------
 Lee et al., "Deep Neural Networks as Gaussian Processes", ICLR 2018.
 Jacot et al., "Neural Tangent Kernel", NeurIPS 2018.
+Novak et al., "Bayesian Deep Convolutional Networks with Many Channels are
+Gaussian Processes", ICLR 2019.
+Arora et al., "On Exact Computation with an Infinitely Wide Neural Net",
+NeurIPS 2019.
 Sohl-Dickstein et al., "On the infinite width limit of neural networks with a
 standard parameterization", 2020.
 """
 
-import jax.numpy as jnp
+import dataclasses
+import functools
+import math
+from typing import NamedTuple, Optional, Tuple
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import layers as L
 from ._activations import dual, dual_diag
 
-__all__ = ["kernel_recursion", "diagonal_recursion", "same_input_mask"]
+__all__ = [
+    "kernel_recursion",
+    "diagonal_recursion",
+    "net_kernels",
+    "net_diagonals",
+    "mlp_net",
+    "split_scales",
+    "plan",
+    "Plan",
+    "same_input_mask",
+]
 
 
-def _dense(cov1, nngp, cov2, ntk, weight_std, bias_std, architecture, n_in):
-    """One Dense layer on the (cov1, nngp, cov2, ntk) state.
+# ---------------------------------------------------------------------------
+# The network as a static skeleton plus traced scales
+# ---------------------------------------------------------------------------
 
-    ``ntk`` is None when the NTK is not wanted, and the scalar 0 before the
-    first layer (``Theta0 = 0``).
+_LINEAR = (L.Dense, L.Conv)
+_POOLS = (L.AvgPool, L.GlobalAvgPool)
+
+
+def _leaves(layer):
+    """Non-combinator layers in execution order."""
+    if isinstance(layer, (L.Serial, L.Parallel)):
+        for sub in layer.layers:
+            yield from _leaves(sub)
+    else:
+        yield layer
+
+
+def _map_leaves(layer, fn):
+    if isinstance(layer, (L.Serial, L.Parallel)):
+        return type(layer)(tuple(_map_leaves(sub, fn) for sub in layer.layers))
+    return fn(layer)
+
+
+def split_scales(net):
+    """``(skeleton, scales)``: the weight and bias scales taken out of ``net``.
+
+    ``skeleton`` is ``net`` with every ``W_std`` set to 1 and every numeric
+    ``b_std`` to 1 (None stays None): it is the static, hashable part that
+    compiled tiles are keyed on, so that a new ``W_std`` does not compile
+    again. ``scales`` is an array of shape ``(n_linear_layers, 2)`` of the
+    ``(W_std, b_std)`` pairs in execution order (0 for a missing bias).
     """
-    w2 = weight_std * weight_std
-    b2 = bias_std * bias_std if architecture.has_bias else 0.0
-    new_nngp = w2 * nngp + b2
+    scales = []
+
+    def strip(layer):
+        if isinstance(layer, _LINEAR):
+            scales.append((layer.W_std, 0.0 if layer.b_std is None else layer.b_std))
+            return dataclasses.replace(
+                layer, W_std=1.0, b_std=None if layer.b_std is None else 1.0)
+        return layer
+
+    skeleton = _map_leaves(net, strip)
+    return skeleton, np.asarray(scales, dtype=np.float64).reshape(-1, 2)
+
+
+@functools.lru_cache(maxsize=256)
+def mlp_net(architecture):
+    """The skeleton ``serial(*[Dense, act] * depth, Dense(1))`` of an
+    :class:`~sklearn_ntk._architecture.Architecture` (scales separate)."""
+    has_bias = architecture.has_bias
+    width = architecture.width or 512
+
+    def dense(out_dim):
+        return L.Dense(out_dim, 1.0, 1.0 if has_bias else None,
+                       architecture.parameterization)
+
+    # The resolved activation is stored as is (its parameters are already
+    # the family's, and a user's callable has no layer of its own).
+    act = _ResolvedActivation(architecture.activation)
+    hidden = []
+    for _ in range(architecture.depth):
+        hidden += [dense(width), act]
+    return L.serial(*hidden, dense(1))
+
+
+@dataclasses.dataclass(frozen=True)
+class _ResolvedActivation(L._ActivationLayer):
+    """An already-resolved activation (the MLP arguments' path)."""
+
+    activation: object
+
+    def resolve(self):
+        return self.activation
+
+
+def _mlp_scales(architecture, weight_std, bias_std):
+    pair = jnp.stack([jnp.asarray(weight_std, dtype=jnp.result_type(float)),
+                      jnp.asarray(bias_std, dtype=jnp.result_type(float))])
+    return [pair] * (architecture.depth + 1)
+
+
+# ---------------------------------------------------------------------------
+# The kernel state
+# ---------------------------------------------------------------------------
+
+
+class _State(NamedTuple):
+    """Kernels between two sets of rows after some layers.
+
+    ``nngp``/``ntk``: spatial axes (``spatial`` once, or twice when
+    ``full``), then the row axes: ``(n1, n2)`` for a cross kernel, ``(n,)``
+    for the diagonal of a kernel. ``var1``/``var2``: each row with itself,
+    with the same spatial axes and row axes ``(n1, 1)``/``(1, n2)`` (or
+    ``(n,)``). ``ntk`` is the float 0.0 before the first linear layer and
+    None when the NTK is not computed.
+    """
+
+    var1: jnp.ndarray
+    nngp: jnp.ndarray
+    var2: jnp.ndarray
+    ntk: object
+    spatial: Tuple[int, ...]
+    full: bool
+    channels: int
+    is_gaussian: bool
+
+
+class _Context:
+    """Per-trace bookkeeping: the scales, the layer counter, the plan."""
+
+    def __init__(self, scales, same, last_pool, diagonal_batch, record=None):
+        self.scales = iter(scales)
+        self.diagonal_batch = diagonal_batch
+        self.same = same
+        self.last_pool = last_pool
+        self.index = -1
+        self.record = record
+
+
+def _n_spatial_axes(state):
+    return len(state.spatial) * (2 if state.full else 1)
+
+
+def _diagonal_positions(array, spatial):
+    """Full-form ``array[p, p', ...]`` -> diagonal form ``array[p, ...]``."""
+    size = math.prod(spatial)
+    rest = array.shape[2 * len(spatial):]
+    flat = array.reshape((size, size) + rest)
+    index = jnp.arange(size)
+    return flat[index, index].reshape(tuple(spatial) + rest)
+
+
+def _to_diagonal(state):
+    if not state.full:
+        return state
+    spatial = state.spatial
+
+    def cut(array):
+        if array is None or isinstance(array, float):
+            return array
+        return _diagonal_positions(array, spatial)
+
+    return state._replace(var1=cut(state.var1), nngp=cut(state.nngp),
+                          var2=cut(state.var2), ntk=cut(state.ntk), full=False)
+
+
+def _position_eye(spatial, n_rest):
+    """Boolean ``p == p'`` of shape ``spatial + spatial + (1,) * n_rest``."""
+    size = math.prod(spatial)
+    eye = np.eye(size, dtype=bool).reshape(tuple(spatial) * 2)
+    return jnp.asarray(eye.reshape(eye.shape + (1,) * n_rest))
+
+
+def _variance_at(var, spatial, second):
+    """Variances of a full-form self-covariance ``var[p, p', rows]`` at ``p``
+    (or at ``p'`` when ``second``), broadcastable against the full form."""
+    diag = _diagonal_positions(var, spatial)
+    ones = (1,) * len(spatial)
+    rest = diag.shape[len(spatial):]
+    shape = (ones + tuple(spatial) if second else tuple(spatial) + ones) + rest
+    return diag.reshape(shape)
+
+
+# ---------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------
+
+
+def _input_state(x1, x2, same, symmetric, full, compute_ntk):
+    """The input kernel ``x . x' / C`` in the requested form.
+
+    ``x2`` is None for the diagonal of a kernel (row axes ``(n,)``).
+    """
+    spatial = tuple(x1.shape[1:-1])
+    channels = x1.shape[-1]
+    ntk = 0.0 if compute_ntk else None
+    if not spatial:
+        # Bit for bit the fully-connected recursion's historical input
+        # kernel (a GEMM, row norms, and on symmetric tiles the average of
+        # the GEMM with its transpose).
+        cov1 = jnp.sum(x1 * x1, axis=1, keepdims=True) / channels
+        if x2 is None:
+            var = cov1[:, 0]
+            return _State(var, var, var, ntk, (), False, channels, False)
+        nngp = x1 @ x2.T / channels
+        cov2 = jnp.sum(x2 * x2, axis=1, keepdims=True).T / channels
+        if symmetric:
+            nngp = 0.5 * (nngp + nngp.T)
+        if same is not None:
+            nngp = jnp.where(same, cov1, nngp)
+        return _State(cov1, nngp, cov2, ntk, (), False, channels, False)
+
+    n_s = len(spatial)
+    # Rows last: (n, *S, C) -> (*S, C, n).
+    rows_last = tuple(range(1, n_s + 2)) + (0,)
+    a = jnp.transpose(x1, rows_last)
+    if full:
+        def cross(u, v):  # (*S, C, n) x (*S, C, m) -> (*S, *S, n, m)
+            return jnp.einsum(_full_spec(n_s, "n", "m"), u, v) / channels
+
+        def self_cov(u):  # (*S, *S, n)
+            return jnp.einsum(_full_spec(n_s, "n", "n"), u, u) / channels
+    else:
+        def cross(u, v):
+            return jnp.einsum(_diag_spec(n_s, "n", "m"), u, v) / channels
+
+        def self_cov(u):
+            return jnp.sum(u * u, axis=n_s) / channels
+
+    var1 = self_cov(a)
+    if x2 is None:
+        return _State(var1, var1, var1, ntk, spatial, full, channels, False)
+    b = jnp.transpose(x2, rows_last)
+    var2 = self_cov(b)
+    nngp = cross(a, b)
+    var1, var2 = var1[..., :, None], var2[..., None, :]
+    if same is not None:
+        nngp = jnp.where(same, var1, nngp)
+    return _State(var1, nngp, var2, ntk, spatial, full, channels, False)
+
+
+_AXES = "abdefg"
+_AXES2 = "hkloqr"
+
+
+def _diag_spec(n_s, row1, row2):
+    s = _AXES[:n_s]
+    out = s + (row1 + row2 if row1 != row2 else row1)
+    return f"{s}c{row1},{s}c{row2}->{out}"
+
+
+def _full_spec(n_s, row1, row2):
+    s, t = _AXES[:n_s], _AXES2[:n_s]
+    out = s + t + (row1 + row2 if row1 != row2 else row1)
+    return f"{s}c{row1},{t}c{row2}->{out}"
+
+
+# ---------------------------------------------------------------------------
+# Linear layers
+# ---------------------------------------------------------------------------
+
+
+def _is_array(x):
+    return x is not None and not isinstance(x, float)
+
+
+def _pads(size, window, stride, padding):
+    """``(lo, hi, out)`` for one spatial axis (lax's SAME/VALID convention)."""
+    if padding == "VALID":
+        out = (size - window) // stride + 1
+        if out < 1:
+            raise ValueError(
+                f"a window of {window} pixels does not fit in {size} pixels "
+                "with padding='VALID'; use padding='SAME' or a smaller "
+                "filter/window.")
+        return 0, 0, out
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2, out
+
+
+def _materialise(array):
+    # jax.lax.optimization_barrier is public from JAX 0.4.30 on; older JAX
+    # (the legacy environment) computes the same values without it.
+    barrier = getattr(jax.lax, "optimization_barrier", None)
+    return array if barrier is None else barrier(array)
+
+
+def _window_sum(array, axes, window, stride, padding):
+    """Sum of ``window`` shifted slices along the given axes at once.
+
+    ``axes`` holds one axis (diagonal form) or the pair ``(p, p')`` of one
+    spatial dimension (full form, where a convolution shifts both).
+    """
+    # Materialise the input: XLA would otherwise fuse the whole elementwise
+    # recursion that produced it into each of the ``window`` shifted reads
+    # (``window`` times the arccos work per layer, compounding over layers,
+    # and minutes of compilation).
+    array = _materialise(array)
+    size = array.shape[axes[0]]
+    lo, hi, out = _pads(size, window, stride, padding)
+    if lo or hi:
+        widths = [(0, 0)] * array.ndim
+        for axis in axes:
+            widths[axis] = (lo, hi)
+        mode = "wrap" if padding == "CIRCULAR" else "constant"
+        array = jnp.pad(array, widths, mode=mode)
+    total = None
+    for offset in range(window):
+        index = [slice(None)] * array.ndim
+        for axis in axes:
+            index[axis] = slice(offset, offset + stride * (out - 1) + 1, stride)
+        piece = array[tuple(index)]
+        total = piece if total is None else total + piece
+    return total
+
+
+def _conv_average(array, state, layer):
+    """``mean_o array[p + o, p' + o]`` over the filter offsets ``o``."""
+    if not _is_array(array):
+        return array
+    n_s = len(state.spatial)
+    strides = layer.strides or (1,) * n_s
+    for k in range(n_s):
+        axes = (k, n_s + k) if state.full else (k,)
+        array = _window_sum(array, axes, layer.filter_shape[k], strides[k],
+                            layer.padding)
+    return array / math.prod(layer.filter_shape)
+
+
+def _affine(array, w2, b2):
+    return w2 * array + b2
+
+
+def _linear(state, layer, ctx):
+    """Dense (per pixel) and Conv: the scales come from ``ctx.scales``."""
+    scale = next(ctx.scales)
+    w, b = scale[0], scale[1]
+    w2 = w * w
+    has_bias = layer.b_std is not None
+    b2 = b * b if has_bias else 0.0
+    if isinstance(layer, L.Conv):
+        if len(layer.filter_shape) != len(state.spatial):
+            raise ValueError(
+                f"{layer!r} has a {len(layer.filter_shape)}-D filter but its "
+                f"input has {len(state.spatial)} spatial dimensions "
+                f"{state.spatial}; pass images as (N, H, W, C) arrays.")
+        mix = functools.partial(_conv_average, state=state, layer=layer)
+        fan_in = state.channels * math.prod(layer.filter_shape)
+        out_channels = layer.out_chan
+        strides = layer.strides or (1,) * len(state.spatial)
+        spatial = tuple(_pads(size, f, s, layer.padding)[2] for size, f, s in
+                        zip(state.spatial, layer.filter_shape, strides))
+    else:
+        def mix(array):
+            return array
+        fan_in = state.channels
+        out_channels = layer.out_dim
+        spatial = state.spatial
+    nngp = mix(state.nngp)
+    new_nngp = _affine(nngp, w2, b2)
+    ntk = state.ntk
     if ntk is not None:
-        if architecture.parameterization == "ntk":
-            ntk = new_nngp + w2 * ntk
+        if layer.parameterization == "ntk":
+            ntk = new_nngp + w2 * mix(ntk)
         else:
-            ntk = n_in * nngp + w2 * ntk + (1.0 if architecture.has_bias else 0.0)
-    return w2 * cov1 + b2, new_nngp, w2 * cov2 + b2, ntk
+            ntk = fan_in * nngp + w2 * mix(ntk) + (1.0 if has_bias else 0.0)
+    if ctx.diagonal_batch:
+        var1 = var2 = new_nngp
+    else:
+        var1 = _affine(mix(state.var1), w2, b2)
+        var2 = _affine(mix(state.var2), w2, b2)
+    return _State(var1, new_nngp, var2, ntk, spatial, state.full, out_channels, True)
 
 
-def _input_kernel(x1, x2):
-    d = x1.shape[1]
-    nngp = x1 @ x2.T / d
-    cov1 = jnp.sum(x1 * x1, axis=1, keepdims=True) / d
-    cov2 = jnp.sum(x2 * x2, axis=1, keepdims=True).T / d
-    return cov1, nngp, cov2
+# ---------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------
+
+
+def _dual_masked(activation, q11, q12, q22, mask):
+    """The dual activation, with the exact rho = 1 formula where ``mask``."""
+    if mask is None:
+        return dual(activation, q11, q12, q22)
+    # The general formula is fed a harmless rho = 0 on the masked entries,
+    # so that neither its value nor its gradient is NaN there.
+    k, k_dot = dual(activation, q11, jnp.where(mask, 0.0, q12), q22)
+    k_diag, k_dot_diag = dual_diag(activation, q11)
+    return jnp.where(mask, k_diag, k), jnp.where(mask, k_dot_diag, k_dot)
+
+
+def _activation(state, layer, ctx):
+    activation = layer.resolve()
+    same = ctx.same
+    diagonal_batch = ctx.diagonal_batch
+    if not state.full:
+        if diagonal_batch:
+            k, k_dot = dual_diag(activation, state.nngp)
+            var1 = var2 = k
+        else:
+            k, k_dot = _dual_masked(activation, state.var1, state.nngp,
+                                    state.var2, same)
+            var1, _ = dual_diag(activation, state.var1)
+            var2, _ = dual_diag(activation, state.var2)
+    else:
+        spatial = state.spatial
+        n_rest = state.nngp.ndim - 2 * len(spatial)
+        eye = _position_eye(spatial, n_rest)
+        q1 = _variance_at(state.var1, spatial, second=False)
+        q2 = _variance_at(state.var2, spatial, second=True)
+        if diagonal_batch:
+            k, k_dot = _dual_masked(activation, q1, state.nngp, q2, eye)
+            var1 = var2 = k
+        else:
+            mask = None if same is None else eye & same
+            k, k_dot = _dual_masked(activation, q1, state.nngp, q2, mask)
+            var1 = _self_dual(activation, state.var1, spatial)
+            var2 = _self_dual(activation, state.var2, spatial)
+    ntk = None if state.ntk is None else state.ntk * k_dot
+    return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk, is_gaussian=False)
+
+
+def _self_dual(activation, var, spatial):
+    n_rest = var.ndim - 2 * len(spatial)
+    eye = _position_eye(spatial, n_rest)
+    q1 = _variance_at(var, spatial, second=False)
+    q2 = _variance_at(var, spatial, second=True)
+    k, _ = _dual_masked(activation, q1, var, q2, eye)
+    return k
+
+
+# ---------------------------------------------------------------------------
+# Pooling and flattening
+# ---------------------------------------------------------------------------
+
+
+def _pool_counts(size, window, stride, padding):
+    """Unpadded pixels in each SAME window (for ``normalize_edges``)."""
+    lo, hi, out = _pads(size, window, stride, padding)
+    ones = np.pad(np.ones(size), (lo, hi))
+    return np.array([ones[o * stride:o * stride + window].sum() for o in range(out)])
+
+
+def _avg_pool(state, layer, ctx):
+    if not state.spatial:
+        raise ValueError(
+            f"{layer!r} needs images, but its input has no spatial dimensions "
+            "(after Flatten or GlobalAvgPool, or 2-D X); remove it or move it "
+            "before those layers.")
+    if len(layer.window_shape) != len(state.spatial):
+        raise ValueError(
+            f"{layer!r} has a {len(layer.window_shape)}-D window but its input "
+            f"has {len(state.spatial)} spatial dimensions {state.spatial}.")
+    n_s = len(state.spatial)
+    strides = layer.strides or (1,) * n_s
+    padding = layer.padding
+    spatial = tuple(_pads(size, f, s, padding)[2] for size, f, s in
+                    zip(state.spatial, layer.window_shape, strides))
+    scale = np.ones(tuple(spatial) * 2)
+    for k in range(n_s):
+        if layer.normalize_edges and padding == "SAME":
+            counts = _pool_counts(state.spatial[k], layer.window_shape[k],
+                                  strides[k], padding)
+        else:
+            counts = np.full(spatial[k], float(layer.window_shape[k]))
+        shape1 = [1] * (2 * n_s)
+        shape1[k] = spatial[k]
+        shape2 = [1] * (2 * n_s)
+        shape2[n_s + k] = spatial[k]
+        scale = scale * counts.reshape(shape1) * counts.reshape(shape2)
+
+    def pool(array):
+        if not _is_array(array):
+            return array
+        for k in range(n_s):
+            for axis in (k, n_s + k):  # a separable box: f + f additions
+                array = _window_sum(array, (axis,), layer.window_shape[k],
+                                    strides[k], padding)
+        n_rest = array.ndim - 2 * n_s
+        return array / jnp.asarray(scale.reshape(scale.shape + (1,) * n_rest),
+                                   array.dtype)
+
+    if ctx.diagonal_batch:
+        nngp = var1 = var2 = pool(state.nngp)
+    else:
+        var1, nngp, var2 = pool(state.var1), pool(state.nngp), pool(state.var2)
+    return state._replace(var1=var1, nngp=nngp, var2=var2,
+                          ntk=pool(state.ntk), spatial=spatial)
+
+
+def _reduce_spatial(state, reduce, diagonal_batch):
+    def apply(array):
+        return reduce(array) if _is_array(array) else array
+
+    if diagonal_batch:
+        nngp = var1 = var2 = apply(state.nngp)
+    else:
+        var1, nngp, var2 = apply(state.var1), apply(state.nngp), apply(state.var2)
+    return state._replace(var1=var1, nngp=nngp, var2=var2,
+                          ntk=apply(state.ntk), spatial=(), full=False)
+
+
+def _global_avg_pool(state, layer, ctx):
+    if not state.spatial:
+        return state
+    axes = tuple(range(_n_spatial_axes(state)))
+    return _reduce_spatial(state, lambda a: jnp.mean(a, axis=axes),
+                           ctx.diagonal_batch)
+
+
+def _flatten(state, layer, ctx):
+    if not state.spatial:
+        return state
+    channels = state.channels * math.prod(state.spatial)
+    if state.full:
+        state = _to_diagonal(state)
+    axes = tuple(range(len(state.spatial)))
+    return _reduce_spatial(state, lambda a: jnp.mean(a, axis=axes),
+                           ctx.diagonal_batch)._replace(channels=channels)
+
+
+# ---------------------------------------------------------------------------
+# Branches
+# ---------------------------------------------------------------------------
+
+
+def _fan_in_sum(states, layer, ctx):
+    if len(states) > 1 and not all(s.is_gaussian for s in states):
+        raise ValueError(
+            "FanInSum: every branch must end in a Dense or Conv layer (a "
+            "mean-zero Gaussian, as neural-tangents requires); got branches "
+            f"whose last kernel-changing layers are {['linear' if s.is_gaussian else 'nonlinear' for s in states]}. "
+            "Add a Dense/Conv at the end of the nonlinear branch.")
+    if len({s.spatial for s in states}) > 1:
+        raise ValueError(
+            f"FanInSum: the branches have different spatial shapes "
+            f"{[s.spatial for s in states]}; use SAME padding and equal "
+            "strides in every branch.")
+    if any(s.full for s in states) and not all(s.full for s in states):
+        states = [_to_diagonal(s) for s in states]
+    first = states[0]
+
+    def total(name):
+        values = [getattr(s, name) for s in states]
+        if values[0] is None:
+            return None
+        out = values[0]
+        for value in values[1:]:
+            out = out + value
+        return out
+
+    nngp = total("nngp")
+    if ctx.diagonal_batch:
+        var1 = var2 = nngp
+    else:
+        var1, var2 = total("var1"), total("var2")
+    return first._replace(var1=var1, nngp=nngp, var2=var2,
+                          ntk=total("ntk"),
+                          is_gaussian=all(s.is_gaussian for s in states))
+
+
+_LEAF_RULES = {
+    L.Dense: _linear,
+    L.Conv: _linear,
+    L.AvgPool: _avg_pool,
+    L.GlobalAvgPool: _global_avg_pool,
+    L.Flatten: _flatten,
+}
+
+
+def _apply(layer, states, ctx):
+    """Fold ``layer`` over the list of branch states."""
+    if isinstance(layer, L.Serial):
+        for sub in layer.layers:
+            states = _apply(sub, states, ctx)
+        return states
+    if isinstance(layer, L.Parallel):
+        if len(layer.layers) != len(states):
+            raise ValueError(
+                f"parallel with {len(layer.layers)} layers got {len(states)} "
+                "branches; put FanOut(n) with the same n before it.")
+        out = []
+        for sub, state in zip(layer.layers, states):
+            out += _apply(sub, [state], ctx)
+        return out
+    ctx.index += 1
+    if isinstance(layer, L.FanOut):
+        _single(states, layer)
+        return list(states) * layer.num
+    if isinstance(layer, L.FanInSum):
+        return [_fan_in_sum(states, layer, ctx)]
+    state = _single(states, layer)
+    if state.full and ctx.index > ctx.last_pool:
+        state = _to_diagonal(state)  # nothing mixes positions any more
+    if isinstance(layer, L.Identity):
+        return [state]
+    if isinstance(layer, L._ActivationLayer):
+        out = _activation(state, layer, ctx)
+    else:
+        rule = _LEAF_RULES.get(type(layer))
+        if rule is None:
+            raise TypeError(f"{layer!r} is not a layer of sklearn_ntk.layers.")
+        out = rule(state, layer, ctx)
+    if ctx.record is not None:
+        ctx.record.append((layer, out))
+    return [out]
+
+
+def _single(states, layer):
+    if len(states) != 1:
+        raise ValueError(
+            f"{layer!r} got {len(states)} branches; combine them first with "
+            "FanInSum() (or apply one layer per branch with parallel(...)).")
+    return states[0]
+
+
+def _last_pool(net):
+    last = -1
+    for index, layer in enumerate(_leaves(net)):
+        if isinstance(layer, _POOLS):
+            last = index
+    return last
+
+
+def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None):
+    last_pool = _last_pool(net)
+    full = last_pool >= 0 and x1.ndim > 2
+    state = _input_state(x1, x2, same, symmetric, full, compute_ntk)
+    ctx = _Context(scales, same, last_pool, x2 is None, record)
+    (state,) = _apply(net, [state], ctx)
+    if state.spatial:
+        raise ValueError(
+            f"the network's output still has spatial dimensions {state.spatial}; "
+            "end it with Flatten() or GlobalAvgPool() (then Dense(1)), as a "
+            "stax network whose kernel is a matrix does.")
+    ntk = state.ntk
+    if ntk is not None and not _is_array(ntk):
+        ntk = jnp.zeros_like(state.nngp)  # no linear layer: Theta = 0
+    return state.nngp, ntk
+
+
+def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=None):
+    """NNGP and NTK of ``net`` between the rows of ``x1`` and ``x2``.
+
+    Parameters
+    ----------
+    x1 : jax array of shape (n1, d) or (n1, *spatial, channels)
+    x2 : jax array of the same trailing shape, (n2, ...)
+    scales : array of shape (n_linear_layers, 2) or sequence of pairs
+        ``(W_std, b_std)`` of the linear layers in order (see
+        :func:`split_scales`); may be traced.
+    net : Layer
+        The skeleton (static).
+    compute_ntk : bool
+    symmetric : bool
+        ``x1`` and ``x2`` are the same rows in the same order.
+    same : bool array of shape (n1, n2) or None
+        Pairs known to be the same input: exact ``rho = 1`` there.
+
+    Returns
+    -------
+    nngp, ntk : jax arrays of shape (n1, n2) (ntk None if not computed)
+    """
+    if same is None and symmetric:
+        same = jnp.eye(x1.shape[0], dtype=bool)
+    return _run(net, _rows(scales), x1, x2, same, symmetric, compute_ntk)
+
+
+def net_diagonals(x, scales, *, net):
+    """``diag`` of the NNGP and NTK of ``net`` on ``x`` with itself, O(n).
+
+    Returns
+    -------
+    nngp_diag, ntk_diag : jax arrays of shape (n,)
+    """
+    return _run(net, _rows(scales), x, None, None, False, True)
+
+
+def _rows(scales):
+    if isinstance(scales, (list, tuple)):
+        return scales
+    return [scales[i] for i in range(scales.shape[0])]
+
+
+# ---------------------------------------------------------------------------
+# The fully-connected arguments (depth, activation, ...): one case of the engine
+# ---------------------------------------------------------------------------
 
 
 def same_input_mask(ids1, ids2):
@@ -55,34 +753,20 @@ def same_input_mask(ids1, ids2):
 
     ``ids1`` and ``ids2`` are integer row identities from one numbering
     (equal ids if and only if the rows are equal, computed exactly, e.g. by
-    ``np.unique(..., return_inverse=True)``); see ``kernel_recursion``.
+    ``np.unique(..., return_inverse=True)``); see :func:`net_kernels`.
     """
     return ids1[:, None] == ids2[None, :]
-
-
-def _activation(cov1, nngp, cov2, ntk, activation, same_input):
-    """Apply the dual activation; exact on ``same_input`` entries (rho = 1)."""
-    if same_input is None:
-        k, k_dot = dual(activation, cov1, nngp, cov2)
-    else:
-        # Entries known to pair a point with itself take the rho = 1 formula,
-        # which has no cancellation; the general formula is fed a harmless
-        # rho = 0 there so that neither its value nor its gradient is NaN.
-        k, k_dot = dual(activation, cov1, jnp.where(same_input, 0.0, nngp), cov2)
-        k_diag, k_dot_diag = dual_diag(activation, cov1[:, 0])
-        k = jnp.where(same_input, k_diag[:, None], k)
-        k_dot = jnp.where(same_input, k_dot_diag[:, None], k_dot)
-    new_cov1, _ = dual_diag(activation, cov1)
-    new_cov2, _ = dual_diag(activation, cov2)
-    ntk = None if ntk is None else ntk * k_dot
-    return new_cov1, k, new_cov2, ntk
 
 
 def kernel_recursion(
     x1, x2, weight_std, bias_std, *, architecture, compute_ntk=True, symmetric=False,
     same_input=None,
 ):
-    """NNGP and NTK between the rows of ``x1`` and ``x2``.
+    """NNGP and NTK of the MLP ``architecture`` between the rows of ``x1``, ``x2``.
+
+    The same engine as every other network (:func:`net_kernels` on
+    :func:`mlp_net`), with ``weight_std`` and ``bias_std`` possibly traced
+    (the GP kernels differentiate with respect to them).
 
     Parameters
     ----------
@@ -91,7 +775,6 @@ def kernel_recursion(
     weight_std, bias_std : float or traced scalar
     architecture : Architecture
     compute_ntk : bool
-        Skip the NTK (and its cost) when False; then the NTK output is None.
     symmetric : bool
         ``x1`` and ``x2`` are the same rows in the same order: the diagonal
         is computed with the exact rho = 1 formulas (``same_input`` defaults
@@ -111,35 +794,13 @@ def kernel_recursion(
     nngp : jax array of shape (n1, n2)
     ntk : jax array of shape (n1, n2) or None
     """
-    cov1, nngp, cov2 = _input_kernel(x1, x2)
-    mask = same_input
-    if symmetric:
-        if mask is None:
-            mask = jnp.eye(x1.shape[0], dtype=bool)
-        # BLAS does not promise x1 @ x1.T == (x1 @ x1.T).T to the last bit;
-        # averaging makes every later (elementwise) layer exactly symmetric.
-        nngp = 0.5 * (nngp + nngp.T)
-    if mask is not None:
-        # Identical rows: exactly the row's own variance, as on the diagonal.
-        nngp = jnp.where(mask, cov1, nngp)
-    ntk = 0.0 if compute_ntk else None
-    n_in = x1.shape[1]
-    for _ in range(architecture.depth):
-        cov1, nngp, cov2, ntk = _dense(
-            cov1, nngp, cov2, ntk, weight_std, bias_std, architecture, n_in
-        )
-        cov1, nngp, cov2, ntk = _activation(
-            cov1, nngp, cov2, ntk, architecture.activation, mask
-        )
-        n_in = architecture.width
-    cov1, nngp, cov2, ntk = _dense(
-        cov1, nngp, cov2, ntk, weight_std, bias_std, architecture, n_in
-    )
-    return nngp, ntk
+    return net_kernels(x1, x2, _mlp_scales(architecture, weight_std, bias_std),
+                       net=mlp_net(architecture), compute_ntk=compute_ntk,
+                       symmetric=symmetric, same=same_input)
 
 
 def diagonal_recursion(x, weight_std, bias_std, *, architecture):
-    """``diag(NNGP(x, x))`` and ``diag(NTK(x, x))`` in O(n) time and memory.
+    """``diag(NNGP(x, x))`` and ``diag(NTK(x, x))`` of the MLP, in O(n).
 
     Parameters
     ----------
@@ -149,13 +810,64 @@ def diagonal_recursion(x, weight_std, bias_std, *, architecture):
     -------
     nngp_diag, ntk_diag : jax arrays of shape (n,)
     """
-    q = jnp.sum(x * x, axis=1) / x.shape[1]
-    ntk = 0.0
-    n_in = x.shape[1]
-    for _ in range(architecture.depth):
-        _, q, _, ntk = _dense(q, q, q, ntk, weight_std, bias_std, architecture, n_in)
-        q, k_dot = dual_diag(architecture.activation, q)
-        ntk = ntk * k_dot
-        n_in = architecture.width
-    _, q, _, ntk = _dense(q, q, q, ntk, weight_std, bias_std, architecture, n_in)
-    return q, ntk
+    return net_diagonals(x, _mlp_scales(architecture, weight_std, bias_std),
+                         net=mlp_net(architecture))
+
+
+# ---------------------------------------------------------------------------
+# Requirements and cost, computed once per network and input shape
+# ---------------------------------------------------------------------------
+
+
+class Plan(NamedTuple):
+    """What a network costs per pair of inputs, from one abstract trace.
+
+    Attributes
+    ----------
+    full_form : bool
+        Whether any layer carries full (position-pair) covariances.
+    entries_per_pair : int
+        Largest number of covariance entries a pair carries at once
+        (``HW`` in the diagonal form, ``(HW)^2`` in the full form).
+    activation_entries : int
+        Dual-activation evaluations per pair, summed over layers.
+    linear_entries : int
+        Entries summed by convolutions and pooling per pair.
+    """
+
+    full_form: bool
+    entries_per_pair: int
+    activation_entries: int
+    linear_entries: int
+
+
+@functools.lru_cache(maxsize=256)
+def plan(net, row_shape, compute_ntk=True):
+    """The :class:`Plan` of the skeleton ``net`` on rows of shape ``row_shape``.
+
+    Runs the engine abstractly (``jax.eval_shape``, nothing allocated) on
+    one pair of rows, so that every structural error surfaces here, before
+    any kernel is allocated.
+    """
+    record = []
+    n_linear = sum(isinstance(layer, _LINEAR) for layer in _leaves(net))
+    x = jax.ShapeDtypeStruct((1,) + tuple(row_shape), jnp.float32)
+    scales = jax.ShapeDtypeStruct((max(n_linear, 1), 2), jnp.float32)
+
+    def run(a, b, s):
+        return _run(net, _rows(s), a, b, None, False, compute_ntk, record)
+
+    jax.eval_shape(run, x, x, scales)
+    entries = math.prod(row_shape[:-1]) if len(row_shape) > 1 else 1
+    full = _last_pool(net) >= 0 and len(row_shape) > 1
+    entries = entries * entries if full else entries
+    activation_entries = linear_entries = 0
+    for layer, state in record:
+        size = math.prod(state.nngp.shape)
+        entries = max(entries, size)
+        if isinstance(layer, L._ActivationLayer):
+            activation_entries += size
+        elif isinstance(layer, (L.Conv, L.AvgPool)):
+            window = getattr(layer, "filter_shape", None) or layer.window_shape
+            linear_entries += size * sum(window)
+    return Plan(full, entries, activation_entries, linear_entries)

@@ -32,9 +32,11 @@ from ._dynamics import time_to_tau
 from ._estimator_params import (
     ARCHITECTURE_CONSTRAINTS,
     DYNAMICS_CONSTRAINTS,
+    IMAGE_CONSTRAINTS,
     SOLVER_CONSTRAINTS,
     architecture_kwargs,
 )
+from ._images import architecture_key, as_images, check_image_shape, check_kernel_source
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._nystrom import NystromDynamics, default_n_components
 from ._precision import x64_scope
@@ -109,21 +111,43 @@ def _call_kernel_fn(kernel_fn, x1, x2):
 class _KernelEvaluator:
     """An estimator's kernel as a picklable callable ``(x1, x2, get) -> Kernels``.
 
-    Holds the architecture (a dict) or the user's ``kernel_fn``, never a
+    Holds the architecture (a dict: the MLP's hyperparameters or
+    ``{"architecture": net}``) or the user's ``kernel_fn``, and the
+    ``image_shape`` that turns flattened rows into NHWC images; never a
     jitted function, so that it travels to joblib workers with a task.
     """
 
     #: Rows per call when a user kernel_fn gives only full matrices.
     DIAGONAL_BLOCK = 256
 
-    def __init__(self, kernel_fn, architecture):
+    def __init__(self, kernel_fn, architecture, image_shape=None):
         self.kernel_fn = kernel_fn
         self.architecture = architecture
+        self.image_shape = image_shape
+
+    def _inputs(self, x):
+        """Rows as the kernels read them: NHWC images for a network or a
+        ``kernel_fn`` when ``image_shape`` is set; the built-in MLP reads
+        the flattened rows."""
+        if self.kernel_fn is None and "architecture" not in self.architecture:
+            return x
+        return as_images(x, self.image_shape)
 
     def __call__(self, x1, x2, get, verbose=0):
+        x1, x2 = self._inputs(x1), (None if x2 is None else self._inputs(x2))
         if self.kernel_fn is not None:
             return _call_kernel_fn(self.kernel_fn, x1, x2)
-        return compute_kernels(x1, x2, get=get, verbose=verbose, **self.architecture)
+        try:
+            return compute_kernels(x1, x2, get=get, verbose=verbose,
+                                   **self.architecture)
+        except ValueError as error:
+            if "architecture" not in self.architecture or self.image_shape is not None:
+                raise
+            raise ValueError(
+                f"{error}\nThe estimators take 2-D X: if the architecture "
+                "expects images, pass image_shape=(H, W, C) so that each row "
+                "of X is reshaped to one image."
+            ) from error
 
     #: Rows per compiled diagonal call (see ``diagonal``).
     DIAGONAL_CHUNK = 8192
@@ -145,10 +169,12 @@ class _KernelEvaluator:
                 if chunk.shape[0] < size:
                     chunk = np.concatenate(
                         [chunk, np.repeat(chunk[:1], size - chunk.shape[0], axis=0)])
-                parts.append(compute_kernel_diagonals(chunk, **self.architecture))
+                parts.append(compute_kernel_diagonals(self._inputs(chunk),
+                                                      **self.architecture))
             return Kernels(*(np.concatenate([getattr(p, name) for p in parts])[:n]
                              for name in ("nngp", "ntk")))
-        blocks = [_call_kernel_fn(self.kernel_fn, x[start:start + self.DIAGONAL_BLOCK], None)
+        blocks = [_call_kernel_fn(self.kernel_fn,
+                                  self._inputs(x[start:start + self.DIAGONAL_BLOCK]), None)
                   for start in range(0, x.shape[0], self.DIAGONAL_BLOCK)]
         return Kernels(np.concatenate([np.diag(b.nngp) for b in blocks]),
                        np.concatenate([np.diag(b.ntk) for b in blocks]))
@@ -194,7 +220,7 @@ class _KernelCache:
             return state[1]
 
     def put(self, key, state, owner=None):
-        # ``owner`` (a user kernel_fn) is kept alive with the entry so that
+        # ``owner`` (a user kernel_fn, an architecture) is kept alive with the entry so that
         # its id() in the key cannot be reused by another object.
         if self.max_entries < 1 or state.nbytes() > self.max_bytes:
             return
@@ -232,6 +258,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         # The shared Interval excludes +inf, which means infinite time here.
         "t": [*DYNAMICS_CONSTRAINTS["t"], Options(numbers.Real, {np.inf})],
         "kernel_fn": [callable, None],
+        **IMAGE_CONSTRAINTS,
         **SOLVER_CONSTRAINTS,
     }
     # Which train kernel drives the dynamics: "ntk" or "nngp".
@@ -251,6 +278,8 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         learning_rate=1.0,
         diag_reg=DEFAULT_DIAG_REG,
         kernel_fn=None,
+        architecture=None,
+        image_shape=None,
         solver="auto",
         n_components="auto",
         centers="rpcholesky",
@@ -269,6 +298,8 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.diag_reg = diag_reg
         self.kernel_fn = kernel_fn
+        self.architecture = architecture
+        self.image_shape = image_shape
         self.solver = solver
         self.n_components = n_components
         self.centers = centers
@@ -286,7 +317,32 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
     # -- the fitted dynamics (cached) --------------------------------------
 
     def _evaluator(self):
-        return _KernelEvaluator(self.kernel_fn, architecture_kwargs(self))
+        return _KernelEvaluator(self.kernel_fn, self._kernel_arguments(),
+                                self.image_shape)
+
+    def _kernel_arguments(self):
+        """Keyword arguments of ``compute_kernels`` for this architecture:
+        ``architecture=`` when one is set (it replaces the fully-connected
+        hyperparameters), else the MLP's hyperparameters."""
+        if self.architecture is not None:
+            return {"architecture": self.architecture}
+        return architecture_kwargs(self)
+
+    def _kernel_identity(self):
+        """What determines the kernels besides the data (part of the cache key)."""
+        image_shape = check_image_shape(self.image_shape)
+        if self.kernel_fn is not None:
+            return ("kernel_fn", id(self.kernel_fn), image_shape)
+        if self.architecture is not None:
+            return (architecture_key(self.architecture), image_shape)
+        kwargs = architecture_kwargs(self)
+        params = kwargs.pop("activation_params")
+        identity = tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
+        return identity + (repr(sorted((params or {}).items())),)
+
+    def _cache_owner(self):
+        """Objects whose ``id`` may be in the cache key: kept alive with it."""
+        return (self.kernel_fn, self.architecture)
 
     def _resolve_solver(self, n_samples):
         """``solver="auto"``: exact up to AUTO_EXACT_MAX_N rows when it fits."""
@@ -305,15 +361,8 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         return min(int(self.n_components), n_samples)
 
     def _cache_key(self, X, solver):
-        if self.kernel_fn is not None:
-            architecture = ("kernel_fn", id(self.kernel_fn))
-        else:
-            kwargs = architecture_kwargs(self)
-            params = kwargs.pop("activation_params")
-            architecture = tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
-            architecture += (repr(sorted((params or {}).items())),)
-        key = (type(self).__name__, _digest(X), architecture, float(self.diag_reg),
-               solver)
+        key = (type(self).__name__, _digest(X), self._kernel_identity(),
+               float(self.diag_reg), solver)
         if solver == "nystrom":
             if not isinstance(self.random_state, numbers.Integral):
                 return None  # fresh random centres on every fit: nothing to reuse
@@ -338,7 +387,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
                     verbose=self.verbose, description=type(self).__name__,
                 )
             if key is not None:
-                KERNEL_CACHE.put(key, state, owner=self.kernel_fn)
+                KERNEL_CACHE.put(key, state, owner=self._cache_owner())
         return state
 
     # -- fit / predict -----------------------------------------------------
@@ -359,7 +408,9 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        if self.kernel_fn is None:
+        check_kernel_source(self.architecture, self.kernel_fn)
+        check_image_shape(self.image_shape)
+        if self.kernel_fn is None and self.architecture is None:
             # Unknown activations, missing width...: fail before touching self.
             make_architecture(**architecture_kwargs(self))
         saved = {name: self.__dict__[name] for name in _VALIDATION_ATTRIBUTES
@@ -379,6 +430,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
             ensure_min_samples=2, accept_sparse=False,
         )
+        check_image_shape(self.image_shape, n_features=X.shape[1])
         y = np.asarray(y, dtype=np.float64)
         targets = y[:, None] if y.ndim == 1 else y
         state = self._fit_state(X, targets)
@@ -616,13 +668,32 @@ _PARAMETERS_DOC = """
         Replaces the built-in fully-connected kernels: either
         ``kernel_fn(X1, X2) -> (nngp, ntk)`` (arrays of shape (n1, n2)) or a
         neural-tangents ``stax`` kernel_fn, called with
-        ``get=("nngp", "ntk")`` (e.g. a convolutional network). The
-        architecture parameters are then ignored.
+        ``get=("nngp", "ntk")``. The architecture parameters are then
+        ignored; with ``image_shape`` it receives NHWC images. Cannot be
+        combined with ``architecture``.
+    architecture : network from :mod:`sklearn_ntk.layers`, default=None
+        A network built with :func:`sklearn_ntk.layers.serial` (Conv,
+        AvgPool, GlobalAvgPool, Flatten, Dense, activations, residual
+        blocks), whose NNGP and NTK replace those of the fully-connected
+        network: ``depth``, ``activation``, ``activation_params``,
+        ``weight_std``, ``bias_std``, ``parameterization`` and ``width`` are
+        then ignored (each layer carries its own). None is the MLP of those
+        parameters. Searchable with ``GridSearchCV`` (``param_grid=
+        {"architecture": [net1, net2]}``).
+    image_shape : tuple of 3 ints, default=None
+        ``(H, W, C)`` of one image when each row of ``X`` is a flattened
+        image (``images.reshape(n_samples, -1)``, C order): the rows are
+        reshaped to ``(n_samples, H, W, C)`` for ``architecture`` (or
+        ``kernel_fn``), so that scalers, ``Pipeline`` and ``GridSearchCV``
+        see ordinary 2-D data. One entry may be -1 (taken from
+        ``n_features``). ``H * W * C`` must equal ``n_features``. With
+        ``architecture=None`` it is only checked: the MLP reads the
+        flattened rows.
 """ + _SOLVER_PARAMETERS_DOC + """
     Attributes
     ----------
     X_fit_ : ndarray of shape (n_samples, n_features)
-        Training inputs.
+        Training inputs (flattened images when ``image_shape`` is set).
     y_train_ : ndarray of shape (n_samples, n_targets)
         Training targets (2-D).
     dual_coef_ : ndarray of shape (m, n_targets)

@@ -39,9 +39,10 @@ __all__ = ["ExactDynamics", "available_memory", "check_exact_fits",
            "exact_fit_bytes", "AUTO_EXACT_MAX_N"]
 
 #: ``solver="auto"`` uses the exact solver up to this many training rows
-#: (when it fits in memory): at 20,000 rows its fit takes about half a
-#: minute on 2 cores (a 3.2 GB kernel and its Cholesky factor), while the
-#: Nyström fit with the default centres takes seconds.
+#: (when it fits in memory): at 20,000 rows it holds 6.4 GB (the kernel and
+#: its Cholesky factor) and the factorisation alone is n^3 / 3 = 2.7e12
+#: flops, about 40 s at the 65-70 GFLOP/s of a quiet 2-core machine; above
+#: it the Nyström solver's n m^2 Gram is the cheaper path.
 AUTO_EXACT_MAX_N = 20_000
 
 #: Above this many bytes of test-train kernel, the exact means are computed

@@ -27,6 +27,28 @@ SECTIONS = [
     ("Constants", ""),
 ]
 
+#: Public submodules, each listed in a section of its own after SECTIONS.
+SUBMODULE_BLURBS = {
+    "layers": "Networks for ``architecture=``, named as neural-tangents' "
+              "``stax``: ``from sklearn_ntk import layers as stax`` (see "
+              ":ref:`architectures` and :ref:`porting-stax`).",
+}
+
+
+def _submodule_section(package, name):
+    """An autosummary table of the public names of ``package.<name>``."""
+    module = getattr(package, name)
+    title = f"Layers: ``{package.__name__}.{name}``" if name == "layers" else name
+    lines = [title, "=" * len(title), ""]
+    blurb = SUBMODULE_BLURBS.get(name)
+    if blurb:
+        lines += [blurb, ""]
+    lines += [f".. currentmodule:: {module.__name__}", "",
+              ".. autosummary::", "   :toctree: generated/", "   :nosignatures:", ""]
+    lines += [f"   {member}" for member in module.__all__] + [""]
+    lines += [f".. currentmodule:: {package.__name__}", ""]
+    return lines
+
 
 def _section(obj):
     from sklearn.base import BaseEstimator
@@ -44,7 +66,11 @@ def _section(obj):
 def write_api_page(path, package):
     """Group ``package.__all__`` into sections of autosummary tables."""
     groups = {title: [] for title, _ in SECTIONS}
+    submodules = []
     for name in sorted(package.__all__, key=str.lower):
+        if inspect.ismodule(getattr(package, name)):
+            submodules.append(name)
+            continue
         groups[_section(getattr(package, name))].append(name)
     lines = [HEADER]
     for title, blurb in SECTIONS:
@@ -62,6 +88,11 @@ def write_api_page(path, package):
         for name in names if title == "Constants" else []:
             lines += [f".. autodata:: {name}", "   :annotation:", ""]
             lines += [f"   ``{name} = {getattr(package, name)!r}``", ""]
+    # Public submodules outside __all__ (``from sklearn_ntk import layers``).
+    submodules += [name for name in SUBMODULE_BLURBS if name not in submodules
+                   and inspect.ismodule(getattr(package, name, None))]
+    for name in submodules:
+        lines += _submodule_section(package, name)
     text = "\n".join(lines)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)  # rewriting an unchanged page would rebuild it

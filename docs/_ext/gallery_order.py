@@ -9,6 +9,7 @@ ORDER = [
     "plot_empirical_ntk.py",
     "plot_weight_change.py",
     "plot_training_dynamics.py",
+    "plot_convolutional_kernels.py",
     "plot_large_n_nystrom.py",
     "plot_porting_from_neural_tangents.py",
 ]

@@ -1,0 +1,293 @@
+"""sklearn_ntk.layers and the recursion engine on convolutional networks.
+
+The agreement with neural-tangents is in tests/reference/test_conv_reference.py;
+these tests check the science without it: Monte Carlo of finite random
+networks, identities between architectures, invariances, positive
+semi-definiteness, and the cost guard. Small images and few rows keep them fast.
+"""
+
+import copy
+import pickle
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sklearn_ntk import (
+    KernelCostWarning,
+    compute_kernel_diagonals,
+    compute_kernels,
+    layers,
+)
+from sklearn_ntk._kernels import check_cost
+from sklearn_ntk._precision import x64_scope
+from sklearn_ntk._recursion import plan, split_scales
+
+
+def _images(n=5, shape=(5, 4, 2), seed=0):
+    return np.random.default_rng(seed).standard_normal((n,) + shape)
+
+
+def _myrtle(W_std=1.4, b_std=0.1):
+    return layers.serial(
+        layers.Conv(8, (3, 3), padding="SAME", W_std=W_std, b_std=b_std), layers.Relu(),
+        layers.AvgPool((2, 2), strides=(2, 2)),
+        layers.Conv(8, (2, 2), padding="SAME", W_std=W_std, b_std=b_std), layers.Relu(),
+        layers.GlobalAvgPool(), layers.Dense(1, W_std=W_std, b_std=b_std))
+
+
+# ---------------------------------------------------------------------------
+# The description: hashable, comparable, picklable, stable repr
+# ---------------------------------------------------------------------------
+
+
+def test_networks_are_values():
+    net = _myrtle()
+    assert net == _myrtle() and hash(net) == hash(_myrtle())
+    assert net != _myrtle(W_std=1.5)
+    assert pickle.loads(pickle.dumps(net)) == net
+    assert copy.deepcopy(net) == net
+    assert eval(repr(net), vars(layers)) == net  # noqa: S307 - our own repr
+    assert (layers.Conv(1, (3, 3)) >> layers.Relu()) == layers.serial(
+        layers.Conv(1, (3, 3)), layers.Relu())
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: layers.Conv(1, (3, 3), padding="FULL"), "padding"),
+    (lambda: layers.Conv(1, (3, 3), strides=(1,)), "strides"),
+    (lambda: layers.Dense(1, W_std=-1.0), "W_std"),
+    (lambda: layers.Dense(1, parameterization="mup"), "parameterization"),
+    (lambda: layers.Activation("nope"), "not supported"),
+])
+def test_invalid_layers_raise_at_construction(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+# ---------------------------------------------------------------------------
+# One engine: the MLP arguments are a serial of Dense and activation layers
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation, params, layer", [
+    ("relu", None, layers.Relu()),
+    ("erf", {"a": 1.2, "b": 0.7, "c": 0.1}, layers.Erf(1.2, 0.7, 0.1)),
+])
+@pytest.mark.parametrize("bias_std", [0.3, None])
+def test_mlp_arguments_equal_the_serial_bit_for_bit(activation, params, layer, bias_std):
+    X = _images(n=7, shape=(6,))
+    Y = _images(n=3, shape=(6,), seed=1)
+    old = dict(depth=3, activation=activation, activation_params=params,
+               weight_std=1.3, bias_std=bias_std)
+    net = layers.serial(*[layers.Dense(512, 1.3, bias_std), layer] * 3,
+                        layers.Dense(1, 1.3, bias_std))
+    for args in ((X,), (X, Y)):
+        a = compute_kernels(*args, **old)
+        b = compute_kernels(*args, architecture=net)
+        np.testing.assert_array_equal(a.nngp, b.nngp)
+        np.testing.assert_array_equal(a.ntk, b.ntk)
+    diagonal = compute_kernel_diagonals(X, architecture=net)
+    np.testing.assert_array_equal(diagonal.ntk, compute_kernel_diagonals(X, **old).ntk)
+
+
+def test_full_filter_valid_conv_is_dense_on_the_flattened_image():
+    # A VALID convolution whose filter covers the image sees every pixel once:
+    # the same input kernel x . x' / (H W C) as a Dense layer on the flat
+    # vector. Different code paths (shifted slices vs GEMM): rounding only.
+    X = _images()
+    conv = layers.serial(layers.Conv(1, (5, 4), W_std=1.2, b_std=0.3), layers.Relu(),
+                         layers.Flatten(), layers.Dense(1, W_std=0.8, b_std=0.2))
+    dense = layers.serial(layers.Dense(1, W_std=1.2, b_std=0.3), layers.Relu(),
+                          layers.Dense(1, W_std=0.8, b_std=0.2))
+    a = compute_kernels(X, architecture=conv)
+    b = compute_kernels(X.reshape(len(X), -1), architecture=dense)
+    np.testing.assert_allclose(a.ntk, b.ntk, rtol=1e-13)
+    np.testing.assert_allclose(a.nngp, b.nngp, rtol=1e-13)
+
+
+def test_one_by_one_conv_is_dense_per_pixel():
+    X = _images()
+    tail = (layers.Relu(), layers.AvgPool((2, 2)), layers.GlobalAvgPool(), layers.Dense(1))
+    a = compute_kernels(X, architecture=layers.serial(
+        layers.Conv(3, (1, 1), W_std=1.3, b_std=0.2), *tail))
+    b = compute_kernels(X, architecture=layers.serial(
+        layers.Dense(3, W_std=1.3, b_std=0.2), *tail))
+    np.testing.assert_allclose(a.ntk, b.ntk, rtol=1e-13)
+
+
+# ---------------------------------------------------------------------------
+# Requirements: the diagonal form unless pooling follows a convolution
+# ---------------------------------------------------------------------------
+
+
+def test_spatial_form_is_chosen_by_the_layers():
+    flatten = layers.serial(layers.Conv(1, (3, 3), padding="SAME"), layers.Relu(),
+                            layers.Flatten(), layers.Dense(1))
+    pooled = _myrtle()
+    shape = (8, 8, 1)
+    assert not plan(split_scales(flatten)[0], shape).full_form
+    assert plan(split_scales(flatten)[0], shape).entries_per_pair == 64
+    assert plan(split_scales(pooled)[0], shape).full_form
+    assert plan(split_scales(pooled)[0], shape).entries_per_pair == 64 * 64
+
+
+# ---------------------------------------------------------------------------
+# Science: Monte Carlo, invariance, positive semi-definiteness
+# ---------------------------------------------------------------------------
+
+
+def _finite_output(key, x, width, n_outputs, W_std, b_std):
+    """The Myrtle-like net of ``_myrtle`` at finite width, NTK parameterization."""
+    keys = jax.random.split(key, 6)
+
+    def conv(k_w, k_b, h, filter_shape):
+        fan_in = h.shape[-1] * filter_shape[0] * filter_shape[1]
+        w = jax.random.normal(k_w, filter_shape + (h.shape[-1], width), h.dtype)
+        out = jax.lax.conv_general_dilated(h, w, (1, 1), "SAME",
+                                           dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return W_std / np.sqrt(fan_in) * out + b_std * jax.random.normal(k_b, (width,))
+
+    h = jax.nn.relu(conv(keys[0], keys[1], x, (3, 3)))
+    n, height, wid, c = h.shape
+    h = h.reshape(n, height // 2, 2, wid // 2, 2, c).mean(axis=(2, 4))
+    h = jax.nn.relu(conv(keys[2], keys[3], h, (2, 2)))
+    h = h.mean(axis=(1, 2))
+    w = jax.random.normal(keys[4], (width, n_outputs), h.dtype)
+    b = jax.random.normal(keys[5], (n_outputs,), h.dtype)
+    return W_std / np.sqrt(width) * h @ w + b_std * b
+
+
+def test_nngp_matches_monte_carlo_of_wide_random_conv_nets():
+    # Output covariance of 400 random nets of width 256 (64 readout units
+    # each, exchangeable given the hidden layers): Monte Carlo error about
+    # sqrt(2 / (400 * 64)) ~ 1% of the kernel scale plus an O(1/width) ~
+    # 0.5% finite-width bias; 5% of the largest entry bounds both, while a
+    # wrong convention (filter normalisation, pooling factor, padding)
+    # changes entries by 20% or more.
+    x = _images(n=3, shape=(4, 4, 2), seed=3)
+    expected = compute_kernels(x, architecture=_myrtle(W_std=1.4, b_std=0.3)).nngp
+    with x64_scope():
+        keys = jax.random.split(jax.random.PRNGKey(0), 400)
+        outputs = jax.vmap(lambda k: _finite_output(k, jnp.asarray(x), 256, 64,
+                                                    1.4, 0.3))(keys)
+        outputs = np.asarray(outputs)  # (samples, n, units)
+    empirical = np.einsum("sia,sja->ij", outputs, outputs) / (
+        outputs.shape[0] * outputs.shape[2])
+    assert np.max(np.abs(empirical - expected)) <= 0.05 * np.max(expected)
+
+
+def test_circular_padding_gives_translation_invariance():
+    # On a torus every translation is a symmetry of a CIRCULAR conv net with
+    # global pooling: the kernel of translated images is the same (rounding).
+    net = layers.serial(
+        layers.Conv(4, (3, 2), padding="CIRCULAR", W_std=1.3, b_std=0.1), layers.Erf(),
+        layers.Conv(4, (2, 3), padding="CIRCULAR", W_std=1.1, b_std=0.2), layers.Relu(),
+        layers.GlobalAvgPool(), layers.Dense(1))
+    X = _images(n=4)
+    shifted = np.roll(X, shift=(2, 1), axis=(1, 2))
+    a = compute_kernels(X, architecture=net)
+    b = compute_kernels(shifted, architecture=net)
+    np.testing.assert_allclose(b.ntk, a.ntk, rtol=1e-12)
+    # ... while SAME (zero) padding is not invariant.
+    same = layers.serial(layers.Conv(4, (3, 3), padding="SAME"), layers.Relu(),
+                         layers.GlobalAvgPool(), layers.Dense(1))
+    c = compute_kernels(X, architecture=same).ntk
+    d = compute_kernels(shifted, architecture=same).ntk
+    assert np.max(np.abs(c - d)) > 1e-3 * np.max(c)
+
+
+@pytest.mark.parametrize("net", [
+    _myrtle(),
+    layers.serial(layers.Conv(4, (3, 3), strides=(2, 1), padding="SAME", b_std=0.1),
+                  layers.Gelu(), layers.Conv(4, (2, 2), padding="VALID"), layers.Relu(),
+                  layers.Flatten(), layers.Dense(1)),
+    layers.serial(layers.Conv(4, (3, 3), padding="SAME"), layers.FanOut(2),
+                  layers.parallel(layers.serial(layers.Relu(),
+                                                layers.Conv(4, (3, 3), padding="SAME")),
+                                  layers.Identity()),
+                  layers.FanInSum(), layers.Relu(), layers.GlobalAvgPool(),
+                  layers.Dense(1)),
+], ids=["myrtle", "strided-flatten", "residual"])
+def test_train_kernels_are_symmetric_psd_and_consistent(net):
+    X = _images(n=9)
+    kernels = compute_kernels(X, architecture=net)
+    for name in ("nngp", "ntk"):
+        K = getattr(kernels, name)
+        np.testing.assert_array_equal(K, K.T)
+        # PSD up to rounding (relative to the largest eigenvalue).
+        eigenvalues = np.linalg.eigvalsh(K)
+        assert eigenvalues[0] >= -1e-12 * eigenvalues[-1]
+    # Cross kernels and diagonals agree with the train kernel (rounding and
+    # the sqrt(eps) of the general ReLU formula at rho = 1 on the diagonal).
+    cross = compute_kernels(X[:4], X[4:], architecture=net)
+    np.testing.assert_allclose(cross.ntk, kernels.ntk[:4, 4:], rtol=1e-12)
+    diagonals = compute_kernel_diagonals(X, architecture=net)
+    np.testing.assert_allclose(diagonals.ntk, np.diag(kernels.ntk), rtol=1e-14)
+
+
+def test_float32_agrees_with_float64():
+    X = _images(n=4)
+    a = compute_kernels(X, architecture=_myrtle())
+    b = compute_kernels(X, architecture=_myrtle(), dtype="float32")
+    assert b.ntk.dtype == np.float32
+    np.testing.assert_allclose(b.ntk, a.ntk, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Errors and the cost guard
+# ---------------------------------------------------------------------------
+
+
+def test_structural_errors_name_the_fix():
+    X = _images(n=2)
+    with pytest.raises(ValueError, match="Flaten|Flatten"):
+        compute_kernels(X, architecture=layers.serial(layers.Conv(1, (3, 3)),
+                                                     layers.Relu()))
+    with pytest.raises(ValueError, match="FanInSum"):
+        compute_kernels(X, architecture=layers.serial(
+            layers.Conv(1, (2, 2)), layers.Relu(), layers.FanOut(2),
+            layers.parallel(layers.Relu(), layers.Identity()), layers.FanInSum(),
+            layers.Flatten(), layers.Dense(1)))
+    with pytest.raises(ValueError, match="padding='SAME'"):
+        compute_kernels(X, architecture=layers.serial(
+            layers.Conv(1, (7, 7)), layers.Flatten(), layers.Dense(1)))
+    with pytest.raises(ValueError, match="spatial"):
+        compute_kernels(X.reshape(2, -1), architecture=_myrtle())
+
+
+def test_cost_guard_raises_before_allocating():
+    # 200,000 images: the two output matrices alone need 596 GiB. The guard
+    # must refuse from the plan, before any kernel is allocated (the call
+    # returns at once; allocating would fail or swap).
+    X = np.zeros((200_000, 4, 4, 1))
+    with pytest.raises(MemoryError, match="fewer rows"):
+        compute_kernels(X, architecture=_myrtle())
+
+
+def test_cost_guard_warns_about_hours_and_names_cheaper_choices():
+    net_plan = plan(split_scales(_myrtle())[0], (32, 32, 3))
+    with pytest.warns(KernelCostWarning, match="Flatten"):
+        seconds = check_cost(net_plan, 50_000, 50_000, True, 2, 8, 2,
+                             available_bytes=1e15)
+    assert seconds > 3600
+
+
+@pytest.mark.parametrize("net", [
+    _myrtle(),
+    layers.serial(layers.Conv(3, (3, 3), padding="SAME", W_std=1.3, b_std=0.1),
+                  layers.Relu(), layers.Conv(3, (3, 3), padding="SAME"), layers.Relu(),
+                  layers.Flatten(), layers.Dense(1)),
+], ids=["full-form", "diagonal-form"])
+def test_duplicate_images_are_exact(net):
+    # Issue 14's rule in conv nets: identical images give identical entries
+    # (the general ReLU formula would be off by sqrt(eps) ~ 1e-8 there), in
+    # train and cross kernels, whatever the images' positions.
+    X = _images(n=6)
+    X[4] = X[1]
+    kernels = compute_kernels(X, architecture=net)
+    cross = compute_kernels(X[:2], X[3:], architecture=net)
+    for name in ("nngp", "ntk"):
+        K, C = getattr(kernels, name), getattr(cross, name)
+        assert K[1, 4] == K[1, 1] == K[4, 4]
+        assert C[1, 1] == K[1, 1]
