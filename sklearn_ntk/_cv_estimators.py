@@ -435,6 +435,8 @@ def _seed_kernel_cache(estimator, X, kernels, diag_reg):
     The refit then skips the kernel computation (the regressors' module
     cache is keyed on the data, the architecture and ``diag_reg``).
     """
+    if not kernels:
+        return
     regressor = (estimator._make_regressor() if hasattr(estimator, "_make_regressor")
                  else estimator)
     dynamics = kernels.get(regressor._dynamics_kernel)
