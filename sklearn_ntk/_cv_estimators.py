@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._architecture import DEFAULTS, make_architecture
 from ._classifiers import NNGPClassifier, NTKClassifier, argmax_probabilities, encode_targets
-from ._dynamics import GradientFlowSolver, time_to_tau
+from ._dynamics import time_to_tau
 from ._estimator_params import ARCHITECTURE_CONSTRAINTS, DYNAMICS_CONSTRAINTS
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._loo import (
@@ -36,7 +36,8 @@ from ._loo import (
     holdout_ntk_variances,
     leave_one_out_batch,
 )
-from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor, _FitState
+from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor
+from ._solvers import ExactDynamics
 
 __all__ = ["NTKRegressorCV", "NNGPRegressorCV", "NTKClassifierCV", "NNGPClassifierCV"]
 
@@ -433,18 +434,20 @@ def _seed_kernel_cache(estimator, X, kernels, diag_reg):
     """Hand the train kernel already computed to the refit, through the cache.
 
     The refit then skips the kernel computation (the regressors' module
-    cache is keyed on the data, the architecture and ``diag_reg``).
+    cache is keyed on the data, the architecture, ``diag_reg`` and the
+    solver). Only the exact solver uses the full train kernel.
     """
-    if not kernels:
-        return
     regressor = (estimator._make_regressor() if hasattr(estimator, "_make_regressor")
                  else estimator)
     dynamics = kernels.get(regressor._dynamics_kernel)
-    if dynamics is None:
+    if dynamics is None or regressor._resolve_solver(X.shape[0]) != "exact":
         return
-    state = _FitState(Kernels(kernels.get("nngp"), kernels.get("ntk")),
-                      GradientFlowSolver(dynamics, diag_reg))
-    KERNEL_CACHE.put(regressor._cache_key(X), state)
+    state = ExactDynamics(
+        X, regressor._evaluator(), regressor._dynamics_kernel, diag_reg,
+        n_jobs=regressor.n_jobs,
+        kernels=Kernels(kernels.get("nngp"), kernels.get("ntk")))
+    KERNEL_CACHE.put(regressor._cache_key(X, "exact"), state,
+                     owner=regressor._cache_owner())
 
 
 class _RegressorCV(RegressorMixin, _InfiniteWidthCV):

@@ -179,6 +179,9 @@ class ExactDynamics(FittedState):
     n_jobs : int or None, default=None
         joblib workers for the means at many test rows (see
         ``PREDICT_BLOCK_BYTES``).
+    kernels : Kernels, default=None
+        Train kernels already computed for ``X`` with this ``kernel`` (e.g.
+        by a cross-validated search); None computes them.
 
     Attributes
     ----------
@@ -189,16 +192,19 @@ class ExactDynamics(FittedState):
 
     name = "exact"
 
-    def __init__(self, X, kernel, dynamics_kernel, diag_reg, verbose=0, n_jobs=None):
+    def __init__(self, X, kernel, dynamics_kernel, diag_reg, verbose=0, n_jobs=None,
+                 kernels=None):
         self._init_shared()
         self.X = X
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.kernel = kernel
         self.dynamics_kernel = dynamics_kernel
-        # Only the kernel of the dynamics: the NTK's covariance also needs
-        # the train NNGP, computed on first demand (_train_nngp).
-        self.kernels = kernel(X, None, (dynamics_kernel,), verbose=verbose)
+        if kernels is None or getattr(kernels, dynamics_kernel) is None:
+            # Only the kernel of the dynamics: the NTK's covariance also needs
+            # the train NNGP, computed on first demand (_train_nngp).
+            kernels = kernel(X, None, (dynamics_kernel,), verbose=verbose)
+        self.kernels = kernels
         self.solver = GradientFlowSolver(getattr(self.kernels, dynamics_kernel),
                                          diag_reg)
 
