@@ -87,16 +87,6 @@ def _closed_form_mean(k_test_train, k_train_train, y, diag_reg):
 # ---------------------------------------------------------------------------
 
 
-def _expected_failed_checks(estimator):
-    """The classifier suite's own list (tests/test_classifiers.py), so that
-    the architecture adds no expected failure of its own: it concerns
-    decision_function against predict_proba, not the kernels, and is empty
-    once decision_function is the log-odds."""
-    if isinstance(estimator, (NTKClassifier, NNGPClassifier)):
-        return dict(getattr(test_classifiers, "EXPECTED_FAILED_CHECKS", {}))
-    return {}
-
-
 # diag_reg=1.0 for NTKClassifier as in tests/test_classifiers.py: it keeps
 # the probabilities of check_decision_proba_consistency's well-separated
 # points away from 0 and 1, where rounding to 10 decimals ties them.
@@ -105,8 +95,9 @@ def _expected_failed_checks(estimator):
     NNGPRegressor(architecture=ROW_NET, image_shape=(1, -1, 1)),
     NTKClassifier(architecture=ROW_NET, image_shape=(1, -1, 1), diag_reg=1.0),
     NNGPClassifier(architecture=ROW_NET, image_shape=(1, -1, 1)),
-], expected_failed_checks=_expected_failed_checks)
+])
 def test_scikit_learn_estimator_checks(estimator, check):
+    # No expected failures.
     check(estimator)
 
 

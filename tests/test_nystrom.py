@@ -23,7 +23,6 @@ from sklearn_ntk import (
 )
 from sklearn_ntk._nystrom import default_n_components, rpcholesky_centers
 from sklearn_ntk._regressors import KERNEL_CACHE
-from tests.test_classifiers import EXPECTED_FAILED_CHECKS
 
 REGRESSORS = [NTKRegressor, NNGPRegressor]
 CLASSIFIERS = [NTKClassifier, NNGPClassifier]
@@ -61,10 +60,9 @@ def test_scikit_learn_estimator_checks_regressors(estimator, check):
 
 @parametrize_with_checks(
     [NNGPClassifier(depth=1, solver="nystrom", random_state=0)],
-    # Only the classifiers' shared, solver-independent expectation (issue 14).
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_scikit_learn_estimator_checks_classifiers(estimator, check):
+    # No expected failures.
     check(estimator)
 
 
