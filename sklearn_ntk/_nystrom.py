@@ -64,7 +64,7 @@ import scipy.linalg
 from scipy.linalg import blas, lapack
 
 from ._dynamics import spectral_filter
-from ._parallel import ProgressReporter, map_reduce, row_tasks
+from ._parallel import map_reduce, row_tasks
 
 __all__ = ["NystromDynamics", "rpcholesky_centers", "uniform_centers",
            "default_n_components"]

@@ -57,7 +57,7 @@ standard parameterization", 2020.
 import dataclasses
 import functools
 import math
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp

@@ -36,7 +36,6 @@ from sklearn_ntk import (
     layers,
 )
 from sklearn_ntk._regressors import KERNEL_CACHE
-from tests import test_classifiers
 
 # float64 throughout; two evaluations of the same kernel through different
 # code paths (tiles, solvers) agree to a few ulps of the kernel's scale, and

@@ -6,7 +6,6 @@ import pickle
 
 import numpy as np
 import pytest
-import scipy.linalg
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
