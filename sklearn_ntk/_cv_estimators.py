@@ -594,6 +594,24 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
         X = self._validated(X)  # first: it raises NotFittedError
         return self.best_estimator_.predict_log_proba(X)
 
+    def decision_function(self, X):
+        """Decision function of the refitted best estimator.
+
+        The logarithm of :meth:`predict_proba` (the log-odds for two
+        classes), so that it ranks test points as :meth:`predict_proba`
+        does and :meth:`predict` is its argmax.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        X = self._validated(X)  # first: it raises NotFittedError
+        return self.best_estimator_.decision_function(X)
+
 
 _GRID_DOC = """
     Parameters
