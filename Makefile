@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # 1: the examples (and the gallery that `make docs` renders) run small.
 SKLEARN_NTK_QUICK ?= 1
 
-.PHONY: demo test test-reference test-all examples docs benchmark clean
+.PHONY: demo test test-core test-reference test-all examples docs benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q tests sklearn_ntk --doctest-modules \
 		--ignore=tests/reference $(PYTEST_ARGS)
 
+# The suites that touch JAX, NumPy and SciPy directly (the kernel engine,
+# activations, GP kernels, dynamics, finite networks) and the doctests,
+# without the tests marked slow: what .ci/run repeats on other Pythons,
+# where pip resolves other releases of those libraries.
+test-core: $(VENV)/.installed
+	$(PY) -m pytest -q $(CORE_SUITES) sklearn_ntk --doctest-modules \
+		-m "not slow" $(PYTEST_ARGS)
+
 # Every example, as a user runs it (SKLEARN_NTK_QUICK=0 for full size).
 examples: $(VENV)/.installed
 	cd examples && for script in plot_*.py; do \
@@ -55,12 +63,11 @@ docs: $(VENV)/.docs-installed
 
 # Under jax 0.4.26 (the legacy environment): our JAX-facing suites again,
 # then the comparison with neural-tangents 0.6.5 (tests/reference).
-LEGACY_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_layers.py \
-	tests/test_duplicate_rows.py \
-	tests/test_activations.py tests/test_gp_kernels.py tests/test_linearized.py \
-	tests/test_dynamics.py tests/test_iterative_weights.py tests/test_nystrom.py \
-	tests/test_parallel_blocks.py tests/test_cv_estimators.py tests/test_conv_estimators.py \
-	tests/reference
+CORE_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_layers.py \
+	tests/test_duplicate_rows.py tests/test_activations.py tests/test_gp_kernels.py \
+	tests/test_linearized.py tests/test_dynamics.py tests/test_iterative_weights.py \
+	tests/test_parallel_blocks.py
+LEGACY_SUITES = $(CORE_SUITES) tests/reference
 test-reference: $(REF_VENV)/.installed
 	TF_CPP_MIN_LOG_LEVEL=3 $(REF_PY) -m pytest -q $(LEGACY_SUITES) $(PYTEST_ARGS)
 

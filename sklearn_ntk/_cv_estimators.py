@@ -630,8 +630,15 @@ _GRID_DOC = """
         Numbers of hidden layers to try.
     bias_stds : array-like of (float or None), default=(2.0,)
         Bias standard deviations to try (one kernel per depth and value).
-    activation, activation_params, weight_std, parameterization, width
-        Fixed architecture, as in the base estimator.
+    activation : str or callable, default="relu"
+        Fixed activation of every candidate, as in the base estimator.
+    activation_params : dict or None, default=None
+        The activation's parameters, named as in neural-tangents.
+    weight_std : float, default=1.5
+        Fixed weight standard deviation (neural-tangents' ``W_std``).
+    parameterization : {"ntk", "standard"}, default="ntk"
+    width : int or None, default=None
+        Hidden width, needed only by the "standard" NTK.
     learning_rate : float, default=1.0
         Gradient-flow learning rate (only ``learning_rate * t`` matters).
     cv : int, cross-validation generator, iterable or None, default=None
