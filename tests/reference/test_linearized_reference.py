@@ -122,7 +122,9 @@ def test_exact_predictions_equal_gradient_descent_mse(arch, t, data):
     x, x_test = data
     y = np.c_[np.sin(x[:, 0]), np.cos(x[:, 1])]
     learning_rate = 0.7
-    model = LinearizedMLP(width=WIDTH, solver="exact", t=t,
+    # diag_reg=0: gradient_descent_mse here gets no regulariser (our
+    # default, 0.1, is NTKRegressor's).
+    model = LinearizedMLP(width=WIDTH, solver="exact", t=t, diag_reg=0.0,
                           learning_rate=learning_rate, random_state=0, **arch)
     model.fit(x, y)
     apply_fn = _stax_network(n_outputs=2, **arch)
