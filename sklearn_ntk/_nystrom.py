@@ -65,6 +65,7 @@ from scipy.linalg import blas, lapack
 
 from ._dynamics import spectral_filter
 from ._parallel import map_reduce, row_tasks
+from ._solvers import digest
 
 __all__ = ["NystromDynamics", "rpcholesky_centers", "uniform_centers",
            "default_n_components"]
@@ -700,6 +701,4 @@ class NystromDynamics:
 
 
 def _targets_key(targets):
-    import hashlib
-    array = np.ascontiguousarray(targets, dtype=np.float64)
-    return (array.shape, hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest())
+    return digest(np.asarray(targets, dtype=np.float64))

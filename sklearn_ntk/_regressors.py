@@ -15,7 +15,6 @@ most 4 GiB): the folds of a cross-validation at N = 8000 and the refit.
 """
 
 import collections
-import hashlib
 import inspect
 import numbers
 import os
@@ -40,7 +39,13 @@ from ._images import architecture_key, as_images, check_image_shape, check_kerne
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._nystrom import NystromDynamics, default_n_components
 from ._precision import x64_scope
-from ._solvers import AUTO_EXACT_MAX_N, ExactDynamics, check_exact_fits, exact_fits
+from ._solvers import (
+    AUTO_EXACT_MAX_N,
+    ExactDynamics,
+    check_exact_fits,
+    digest,
+    exact_fits,
+)
 
 __all__ = ["NTKRegressor", "NNGPRegressor"]
 
@@ -241,10 +246,6 @@ class _KernelCache:
 KERNEL_CACHE = _KernelCache()
 
 
-def _digest(array):
-    array = np.ascontiguousarray(array)
-    return (array.shape, hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest())
-
 
 # -- the estimators ------------------------------------------------------------
 
@@ -361,7 +362,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
         return min(int(self.n_components), n_samples)
 
     def _cache_key(self, X, solver):
-        key = (type(self).__name__, _digest(X), self._kernel_identity(),
+        key = (type(self).__name__, digest(X), self._kernel_identity(),
                float(self.diag_reg), solver)
         if solver == "nystrom":
             if not isinstance(self.random_state, numbers.Integral):

@@ -22,6 +22,7 @@ This module imports no scikit-learn.
 """
 
 import collections
+import hashlib
 import math
 import threading
 
@@ -164,6 +165,12 @@ class FittedState:
         self.lock = threading.Lock()
 
 
+def digest(array):
+    """``(shape, blake2b hash of the bytes)``: a cache key for an array."""
+    array = np.ascontiguousarray(array)
+    return (array.shape, hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest())
+
+
 class ExactDynamics(FittedState):
     """The exact solver behind the fitted-dynamics interface.
 
@@ -237,12 +244,9 @@ class ExactDynamics(FittedState):
 
     def _test_train(self, X, covariance):
         """Test-train kernels, memoised (last two test sets)."""
-        import hashlib
-
         get = ((self.dynamics_kernel,) if self.dynamics_kernel == "nngp" or not covariance
                else ("nngp", "ntk"))
-        array = np.ascontiguousarray(X)
-        key = (array.shape, hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest())
+        key = digest(X)
         with self.lock:
             cached = self.test_train.get(key)
         if cached is not None and all(getattr(cached, g) is not None for g in get):
