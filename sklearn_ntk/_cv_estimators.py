@@ -28,7 +28,7 @@ from ._architecture import DEFAULTS, make_architecture
 from ._classifiers import NNGPClassifier, NTKClassifier, argmax_probabilities, encode_targets
 from ._dynamics import time_to_tau
 from ._estimator_params import ARCHITECTURE_CONSTRAINTS, DYNAMICS_CONSTRAINTS
-from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
+from ._kernels import Kernels
 from ._loo import (
     eigensystem,
     holdout_means,
@@ -70,6 +70,8 @@ _GRID_CONSTRAINTS = {
 }
 _FIXED_ARCHITECTURE = ("activation", "activation_params", "weight_std",
                        "parameterization", "width")
+#: Passed to every candidate as they are (the base estimators' meaning).
+_PASSED_THROUGH = ("kernel_fn", "architecture", "image_shape", "n_jobs", "verbose")
 
 
 # -- the grid -------------------------------------------------------------------
@@ -103,31 +105,43 @@ def _depth(name, value):
 
 
 class _Architecture:
-    """Kernels of one architecture on all rows, computed once, sliced per fold."""
+    """Kernels of one architecture on all rows, computed once, sliced per fold.
+
+    ``depth`` and ``bias_std`` are None when the estimator has its own
+    ``kernel_fn`` or ``architecture`` (one fixed kernel: only ``diag_reg``
+    and ``t`` are searched).
+    """
 
     def __init__(self, estimator, X, depth, bias_std):
-        self.params = {name: getattr(estimator, name) for name in _FIXED_ARCHITECTURE}
-        self.params.update(depth=depth, bias_std=bias_std)
+        self.params = {} if depth is None else {"bias_std": bias_std, "depth": depth}
         self.X = X
         self.dynamics = estimator._dynamics_kernel
+        base = estimator._estimator_class(**estimator._base_params(self.params))
+        regressor = base._make_regressor() if hasattr(base, "_make_regressor") else base
+        self._evaluator = regressor._evaluator()
+        self._verbose = estimator.verbose
         self.kernels = {}
         self._eig = None
         self._folds = {}
         self._prior_variance = None
         self._nngp_in_eigenbasis = None
-        make_architecture(**self.params)  # a bad value fails before any work
+        if estimator.kernel_fn is None and estimator.architecture is None:
+            # A bad value fails before any work.
+            make_architecture(**{name: getattr(estimator, name)
+                                 for name in _FIXED_ARCHITECTURE}, **self.params)
 
     def kernel(self, name):
         if name not in self.kernels:
             # The NTK recursion computes the NNGP on the way: get both at once.
             get = ("nngp", "ntk") if name == "ntk" else ("nngp",)
-            computed = compute_kernels(self.X, get=get, **self.params)
-            self.kernels.update({g: getattr(computed, g) for g in get})
+            computed = self._evaluator(self.X, None, get, verbose=self._verbose)
+            self.kernels.update({g: np.asarray(getattr(computed, g), dtype=np.float64)
+                                 for g in get if getattr(computed, g) is not None})
         return self.kernels[name]
 
     def prior_variance(self):
         if self._prior_variance is None:
-            self._prior_variance = compute_kernel_diagonals(self.X, **self.params).nngp
+            self._prior_variance = self._evaluator.diagonal(self.X).nngp
         return self._prior_variance
 
     def eigensystem(self):
@@ -216,6 +230,7 @@ class _InfiniteWidthCV(BaseEstimator):
         **_GRID_CONSTRAINTS,
         **{name: ARCHITECTURE_CONSTRAINTS[name] for name in _FIXED_ARCHITECTURE},
         "learning_rate": DYNAMICS_CONSTRAINTS["learning_rate"],
+        **{name: NTKClassifier._parameter_constraints[name] for name in _PASSED_THROUGH},
     }
 
     def __init__(
@@ -231,8 +246,13 @@ class _InfiniteWidthCV(BaseEstimator):
         parameterization=DEFAULTS["parameterization"],
         width=None,
         learning_rate=1.0,
+        kernel_fn=None,
+        architecture=None,
+        image_shape=None,
         cv=None,
         scoring=None,
+        n_jobs=None,
+        verbose=0,
     ):
         self.times = times
         self.diag_regs = diag_regs
@@ -244,8 +264,13 @@ class _InfiniteWidthCV(BaseEstimator):
         self.parameterization = parameterization
         self.width = width
         self.learning_rate = learning_rate
+        self.kernel_fn = kernel_fn
+        self.architecture = architecture
+        self.image_shape = image_shape
         self.cv = cv
         self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -305,27 +330,30 @@ class _InfiniteWidthCV(BaseEstimator):
             splits = list(check_cv(self.cv, y, classifier=self._is_classifier).split(X, y))
         candidates, scores, best_kernels = [], [], None
         best_score = -np.inf
-        for bias_std in grid["bias_stds"]:
-            for depth in grid["depths"]:
-                architecture = _Architecture(self, X, depth, bias_std)
-                times = self._times(grid["times"], architecture, targets)
-                settings = [(diag_reg, t) for diag_reg in grid["diag_regs"] for t in times]
-                if splits is None:
-                    # Every candidate of this architecture at once.
-                    arch_scores = [[score] for score in self._loo_scores(
-                        architecture, targets, y, extra, settings, scorer)]
-                else:
-                    arch_scores = [[self._holdout_score(architecture, targets, y, extra,
-                                                        train, test, diag_reg, t, scorer)
-                                    for train, test in splits]
-                                   for diag_reg, t in settings]
-                for (diag_reg, t), score in zip(settings, arch_scores):
-                    candidates.append({"bias_std": bias_std, "depth": depth,
-                                       "diag_reg": diag_reg, "t": t})
-                    scores.append(score)
-                    mean = float(np.mean(score))
-                    if mean > best_score:
-                        best_score, best_kernels = mean, architecture.kernels
+        if self.kernel_fn is None and self.architecture is None:
+            networks = [(depth, bias_std) for bias_std in grid["bias_stds"]
+                        for depth in grid["depths"]]
+        else:
+            networks = [(None, None)]  # one fixed kernel: depths, bias_stds unused
+        for depth, bias_std in networks:
+            architecture = _Architecture(self, X, depth, bias_std)
+            times = self._times(grid["times"], architecture, targets)
+            settings = [(diag_reg, t) for diag_reg in grid["diag_regs"] for t in times]
+            if splits is None:
+                # Every candidate of this architecture at once.
+                arch_scores = [[score] for score in self._loo_scores(
+                    architecture, targets, y, extra, settings, scorer)]
+            else:
+                arch_scores = [[self._holdout_score(architecture, targets, y, extra,
+                                                    train, test, diag_reg, t, scorer)
+                                for train, test in splits]
+                               for diag_reg, t in settings]
+            for (diag_reg, t), score in zip(settings, arch_scores):
+                candidates.append({**architecture.params, "diag_reg": diag_reg, "t": t})
+                scores.append(score)
+                mean = float(np.mean(score))
+                if mean > best_score:
+                    best_score, best_kernels = mean, architecture.kernels
         scores = np.asarray(scores, dtype=np.float64)
         mean_scores = scores.mean(axis=1)
         if not np.any(np.isfinite(mean_scores)):
@@ -361,7 +389,7 @@ class _InfiniteWidthCV(BaseEstimator):
         # Equal scores share the smallest rank (scipy's "min"), as GridSearchCV.
         rank[order] = 1 + np.searchsorted(-ranked[order], -ranked[order], side="left")
         results = {"params": [dict(c) for c in candidates]}
-        for name in ("bias_std", "depth", "diag_reg", "t"):
+        for name in candidates[0]:
             results[f"param_{name}"] = np.array([c[name] for c in candidates], dtype=object)
         if scores.shape[1] > 1:
             for k in range(scores.shape[1]):
@@ -372,7 +400,7 @@ class _InfiniteWidthCV(BaseEstimator):
         return results
 
     def _base_params(self, params):
-        fixed = {name: getattr(self, name) for name in _FIXED_ARCHITECTURE}
+        fixed = {name: getattr(self, name) for name in _FIXED_ARCHITECTURE + _PASSED_THROUGH}
         return {**fixed, **params, "learning_rate": self.learning_rate,
                 **self._extra_base_params()}
 
@@ -509,15 +537,21 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
         parameterization=DEFAULTS["parameterization"],
         width=None,
         learning_rate=1.0,
+        kernel_fn=None,
+        architecture=None,
+        image_shape=None,
         cv=None,
         scoring=None,
+        n_jobs=None,
+        verbose=0,
         target_encoding="centered",
     ):
         super().__init__(
             times=times, diag_regs=diag_regs, depths=depths, bias_stds=bias_stds,
             activation=activation, activation_params=activation_params,
             weight_std=weight_std, parameterization=parameterization, width=width,
-            learning_rate=learning_rate, cv=cv, scoring=scoring,
+            learning_rate=learning_rate, kernel_fn=kernel_fn, architecture=architecture,
+            image_shape=image_shape, cv=cv, scoring=scoring, n_jobs=n_jobs, verbose=verbose,
         )
         self.target_encoding = target_encoding
 
@@ -641,6 +675,20 @@ _GRID_DOC = """
         Hidden width, needed only by the "standard" NTK.
     learning_rate : float, default=1.0
         Gradient-flow learning rate (only ``learning_rate * t`` matters).
+    kernel_fn : callable, default=None
+        As in the base estimator: the user's ``kernel_fn(X1, X2) -> (nngp,
+        ntk)`` or a neural-tangents ``stax`` kernel_fn replaces the
+        fully-connected kernels. The search is then over ``diag_regs`` and
+        ``times`` only (``depths``, ``bias_stds`` and the architecture
+        parameters are unused, and ``best_params_`` has no ``depth`` or
+        ``bias_std``).
+    architecture : network from :mod:`sklearn_ntk.layers`, default=None
+        As in the base estimator (a convolutional network, for example);
+        like ``kernel_fn``, it fixes the kernel and the search is over
+        ``diag_regs`` and ``times`` only.
+    image_shape : tuple of 3 ints, default=None
+        As in the base estimator: ``(H, W, C)`` when each row of ``X`` is a
+        flattened image for ``architecture`` or ``kernel_fn``.
     cv : int, cross-validation generator, iterable or None, default=None
         None: leave-one-out in closed form from one eigendecomposition per
         architecture (exact at ``t=None`` for every ``diag_reg``; the
@@ -653,7 +701,14 @@ _GRID_DOC = """
         None means DEFAULT_SCORING. With ``cv=None`` the scorer sees all
         leave-one-out predictions at once (as ``RidgeCV``); with K-fold,
         each fold's, and ``mean_test_score`` averages the folds (as
-        ``GridSearchCV``).EXTRA_PARAMETERS
+        ``GridSearchCV``).
+    n_jobs : int, default=None
+        joblib workers of the kernel computations on large inputs, passed
+        to the refitted estimator (None: one, unless inside a
+        ``joblib.parallel_backend`` context).
+    verbose : int, default=0
+        With 1 or more, long kernel computations print their progress;
+        passed to the refitted estimator.EXTRA_PARAMETERS
 
     Attributes
     ----------
