@@ -37,7 +37,7 @@ from ._loo import (
     leave_one_out_batch,
 )
 from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor
-from ._solvers import ExactDynamics
+from ._solvers import ExactDynamics, available_memory
 
 __all__ = ["NTKRegressorCV", "NNGPRegressorCV", "NTKClassifierCV", "NNGPClassifierCV"]
 
@@ -84,6 +84,25 @@ _PASSED_THROUGH = ("kernel_fn", "architecture", "image_shape", "n_jobs", "verbos
 
 
 # -- the grid -------------------------------------------------------------------
+
+
+#: Peak n x n float64 arrays of the closed-form search: the NNGP and NTK
+#: train kernels, the eigenvectors and one product of their size.
+CV_ARRAYS = 4
+
+
+def _check_fits_in_memory(n_samples):
+    """Refuse, before allocating, a search whose n x n arrays cannot fit."""
+    needed = CV_ARRAYS * 8 * int(n_samples) ** 2
+    available = available_memory()
+    if available is not None and needed > available:
+        raise MemoryError(
+            f"The cross-validated search on n_samples={n_samples} needs about "
+            f"{needed / 1e9:.1f} GB (n x n train kernels and their "
+            f"eigenvectors), but only {available / 1e9:.1f} GB are available. "
+            "The closed forms need the exact kernel: search a subsample, or use "
+            "GridSearchCV over the base estimator with solver='nystrom'."
+        )
 
 
 def _check_values(name, values, check):
@@ -332,6 +351,7 @@ class _InfiniteWidthCV(BaseEstimator):
 
     def _fit(self, X, y, grid):
         X, y, targets, extra = self._validate_training_data(X, y)
+        _check_fits_in_memory(X.shape[0])
         scorer = None if self.scoring is None else check_scoring(
             self._estimator_class(), scoring=self.scoring)
         splits = None

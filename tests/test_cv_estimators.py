@@ -336,3 +336,16 @@ def test_architecture_equals_the_same_mlp(classification_data):
     assert set(search.best_params_) == {"diag_reg", "t"}
     assert search.best_estimator_.architecture is net
     assert search.best_estimator_.n_jobs == 1
+
+
+def test_too_large_a_search_is_refused_before_allocating(regression_data, monkeypatch):
+    # 10^6 rows would need 32 TB of n x n arrays: a MemoryError that names
+    # the remedy, raised before any kernel is computed.
+    import sklearn_ntk._cv_estimators as module
+    X, y = regression_data
+    monkeypatch.setattr(module, "available_memory", lambda: 10**9)
+    monkeypatch.setattr(module, "CV_ARRAYS", 10**8)  # 24 rows now "need" 460 GB
+    model = NTKRegressorCV(**SMALL_GRID)
+    with pytest.raises(MemoryError, match="solver='nystrom'"):
+        model.fit(X, y)
+    assert not hasattr(model, "best_params_")
