@@ -6,17 +6,21 @@ eigendecomposition 4-15x slower; RandomForest with ``n_jobs=None`` and
 libsvm are single-threaded too).
 
 ``--part timing``: ``make_classification`` data of N rows (20 features, 10
-informative, 2 classes, standard-scaled). In the same run, medians of
-repeats of the fit time of
+informative, 2 classes, standard-scaled), N = 200, 500, 1000, 2000, 5000.
+In the same run, medians of repeats (3 up to N = 2000, 1 above) of the fit
+time of
 
 * ``NTKClassifierCV()`` (default grid, leave-one-out in closed form);
 * ``GridSearchCV(NTKClassifier(), <the same candidates>, cv=5)``, the same
-  number of candidates (the grid's ``t`` values depend on the depth, so it
-  is a list of one grid per depth);
+  number of candidates (the grid's ``t`` values depend on the architecture,
+  so it is a list of one grid per architecture). Timed in full up to
+  ``--grid-max-n`` (1000) rows; above, **extrapolated** from a timed slice
+  (every ``t`` of the depth-3 architecture at one ``diag_reg``, times the
+  number of such slices); both are printed where both are run;
 * ``RandomForestClassifier(n_estimators=500)``.
 
-The first fit of each shape (JAX compilation) is run once before timing.
-The kernel cache is cleared before every repeat.
+The first fit of each shape (JAX compilation) is inside the repeats (the
+median discounts it). The kernel cache is cleared before every repeat.
 
 ``--part accuracy``: stratified 4-fold outer cross-validation (same folds
 for every model) on scikit-learn's bundled classification sets and on
@@ -109,7 +113,7 @@ def timing(sizes, repeats, grid_repeats, grid_max_n, slice_depth):
         for _ in range(r):
             rf_times.append(timed(lambda: RandomForestClassifier(500, random_state=0).fit(X, y)))
         rf_time = float(np.median(rf_times))
-        one = next(g for g in grids if g["depth"] == [slice_depth])
+        one = next((g for g in grids if g["depth"] == [slice_depth]), grids[-1])
         slice_grid = [{**one, "diag_reg": one["diag_reg"][:1]}]
         slice_size = len(one["t"])
         extrapolated = timed_grid_search(X, y, slice_grid, 1) * n_candidates / slice_size
@@ -189,7 +193,7 @@ def main():
     parser.add_argument("--grid-max-n", type=int, default=1000,
                         help="largest N at which the whole grid search is timed; "
                              "above it, it is extrapolated from a timed slice")
-    parser.add_argument("--slice-depth", type=int, default=2,
+    parser.add_argument("--slice-depth", type=int, default=3,
                         help="depth of the architecture whose slice is timed")
     parser.add_argument("--sets", nargs="+", default=None,
                         help="only the data sets whose names start with these")
