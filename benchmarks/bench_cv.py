@@ -16,7 +16,8 @@ time of
   so it is a list of one grid per architecture). Timed in full up to
   ``--grid-max-n`` (1000) rows; above, **extrapolated** from a timed slice
   (every ``t`` of the depth-3 architecture at one ``diag_reg``, times the
-  number of such slices); both are printed where both are run;
+  number of such slices; the slice is timed warm, its first run compiling
+  the fold shapes); both are printed where both are run;
 * ``RandomForestClassifier(n_estimators=500)``.
 
 The first fit of each shape (JAX compilation) is inside the repeats (the
@@ -116,6 +117,7 @@ def timing(sizes, repeats, grid_repeats, grid_max_n, slice_depth):
         one = next((g for g in grids if g["depth"] == [slice_depth]), grids[-1])
         slice_grid = [{**one, "diag_reg": one["diag_reg"][:1]}]
         slice_size = len(one["t"])
+        timed_grid_search(X, y, slice_grid, 1)  # cold: compiles the fold shapes
         extrapolated = timed_grid_search(X, y, slice_grid, 1) * n_candidates / slice_size
         measured = (timed_grid_search(X, y, grids, grid_repeats) if n <= grid_max_n
                     else np.nan)

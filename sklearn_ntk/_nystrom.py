@@ -541,7 +541,8 @@ class NystromDynamics:
         center_rows = np.ascontiguousarray(X[indices])
         self.centers = center_rows
         diagonal = getattr(kernel.diagonal(X), dynamics_kernel)
-        self.regularizer = self.diag_reg * float(np.mean(diagonal))
+        self.diagonal_mean = float(np.mean(diagonal))
+        self.regularizer = self.diag_reg * self.diagonal_mean
         k_mm = getattr(kernel(center_rows, None, (dynamics_kernel,)), dynamics_kernel)
         self.timings["centers"] += time.perf_counter() - began
 

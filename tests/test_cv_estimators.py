@@ -349,3 +349,49 @@ def test_too_large_a_search_is_refused_before_allocating(regression_data, monkey
     with pytest.raises(MemoryError, match="solver='nystrom'"):
         model.fit(X, y)
     assert not hasattr(model, "best_params_")
+
+
+# -- Nyström: leave-one-out in the m x m space ----------------------------------------
+
+
+class _RbfKernel:
+    """A toy smooth kernel with the evaluator's contract (NNGP = NTK)."""
+
+    def __call__(self, x1, x2, get, verbose=0):
+        from sklearn_ntk import Kernels
+        x2 = x1 if x2 is None else x2
+        k = np.exp(-0.5 * ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1))
+        return Kernels(k, k)
+
+    def diagonal(self, x):
+        from sklearn_ntk import Kernels
+        return Kernels(np.ones(len(x)), np.ones(len(x)))
+
+
+@pytest.mark.parametrize("n_components", [12, 40])
+def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_components):
+    # At t=None the one-pass formula is the exact leave-one-out of Nyström
+    # kernel ridge regression with the centres and lambda held fixed: each
+    # refit solves ridge regression on the features B = K_nm T without row
+    # i. Rounding of the two routes (m <= 40, condition numbers <= 1e6 after
+    # lambda): 1e-8 relative. n_components = n is the exact kernel.
+    from sklearn_ntk._loo import nystrom_leave_one_out
+    from sklearn_ntk._nystrom import NystromDynamics, whitening
+    X = rng.standard_normal((40, 2))
+    y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 1]]) + 0.1 * rng.standard_normal((40, 2))
+    kernel = _RbfKernel()
+    dynamics = NystromDynamics(X, y, kernel, "ntk", 0.1, n_components,
+                               rng=np.random.RandomState(0))
+    settings = [(1.0, None), (0.01, None), (0.01, 1e6)]
+    loo = nystrom_leave_one_out(dynamics, y, settings, rows_per_block=16)
+    features = kernel(X, dynamics.centers, ("ntk",)).ntk @ whitening(
+        kernel(dynamics.centers, None, ("ntk",)).ntk)
+    for (diag_reg, _), means in zip(settings[:2], loo):
+        lam = diag_reg * dynamics.diagonal_mean
+        for i in range(len(X)):
+            keep = np.arange(len(X)) != i
+            b = features[keep]
+            w = np.linalg.solve(b.T @ b + lam * np.eye(b.shape[1]), b.T @ y[keep])
+            np.testing.assert_allclose(means[i], features[i] @ w, rtol=1e-8, atol=1e-10)
+    # Long training tends to infinite time (the filter converges).
+    np.testing.assert_allclose(loo[2], loo[1], rtol=1e-6, atol=1e-8)
