@@ -122,7 +122,8 @@ def timing(sizes, repeats, grid_repeats, grid_max_n, slice_depth):
         measured = (timed_grid_search(X, y, grids, grid_repeats) if n <= grid_max_n
                     else np.nan)
         grid_time = measured if n <= grid_max_n else extrapolated
-        print(f"{n:>6} {n_candidates:>6} {cv_time:>15.2f}s {measured:>17.2f}s "
+        measured_text = "-" if np.isnan(measured) else f"{measured:.2f}s"
+        print(f"{n:>6} {n_candidates:>6} {cv_time:>15.2f}s {measured_text:>18} "
               f"{extrapolated:>12.1f}s {rf_time:>8.2f}s {grid_time / cv_time:>8.1f} "
               f"{cv_time / rf_time:>7.2f}", flush=True)
 
