@@ -934,9 +934,10 @@ class NNGPClassifierCV(_ClassifierCV):
     >>> from sklearn_ntk import NNGPClassifierCV
     >>> X, y = load_iris(return_X_y=True)
     >>> X = StandardScaler().fit_transform(X)
-    >>> model = NNGPClassifierCV(cv=5, scoring="neg_log_loss").fit(X, y)
-    >>> len(model.cv_results_["split4_test_score"])  # 2 x 2 architectures x 7 x 4
-    112
+    >>> model = NNGPClassifierCV(depths=(1,), bias_stds=(2.0,), cv=5,
+    ...                          scoring="neg_log_loss").fit(X, y)
+    >>> len(model.cv_results_["split4_test_score"])  # 1 architecture x 7 x 4
+    28
     """
     _estimator_class = NNGPClassifier
     _dynamics_kernel = "nngp"
