@@ -29,8 +29,10 @@ from ._parallel import ProgressReporter
 from ._precision import resolve_dtype, x64_scope
 from ._recursion import (
     mlp_net,
+    is_chain,
     net_diagonals,
     net_kernels,
+    net_kernels_staged,
     plan,
     same_input_mask,
     split_scales,
@@ -152,6 +154,26 @@ def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk):
     # 3.4-3.9 ms against 5.8-6.0 ms for the two barrier-split chains, with
     # the same bits for the NTK and within 5e-16 (relative to the largest
     # entry) for the NNGP.
+    return (jax.lax.complex(nngp, ntk),)
+
+
+def _staged_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk):
+    """:func:`_kernel_tile` for image networks without branches, run one
+    compiled program per layer (see ``net_kernels_staged``): 2-3x faster
+    on CPU and far quicker to compile than one program for the whole net."""
+    # Every tile takes the masked programs (a tile without identical rows
+    # gets an all-False mask): one compilation per layer instead of two,
+    # for a select per entry.
+    if ids1 is None:
+        same = jnp.zeros((x1.shape[0], x2.shape[0]), dtype=bool)
+    else:
+        same = same_input_mask(ids1, ids2)
+    nngp, ntk = net_kernels_staged(x1, x2, scales, net=net, compute_ntk=want_ntk,
+                                   same=same)
+    if not want_ntk:
+        return (nngp,)
+    if not want_nngp:
+        return (ntk,)
     return (jax.lax.complex(nngp, ntk),)
 
 
@@ -699,8 +721,10 @@ def compute_kernels(
     check_cost(net_plan, x1.shape[0], n2, x2 is None, want_nngp + want_ntk,
                out_dtype.itemsize, _n_workers(n_jobs))
 
+    staged = x1.ndim > 2 and is_chain(skeleton)
+
     def tile_fn(a, b, ids_a, ids_b):
-        return _kernel_tile(
+        return (_staged_tile if staged else _kernel_tile)(
             jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
             ids_a, ids_b, jnp.asarray(scales, dtype=out_dtype), net=skeleton,
             want_nngp=want_nngp, want_ntk=want_ntk,
