@@ -28,6 +28,7 @@ from ._architecture import DEFAULTS, make_architecture
 from ._parallel import ProgressReporter
 from ._precision import resolve_dtype, x64_scope
 from ._recursion import (
+    carries_distance,
     mlp_net,
     net_diagonals,
     net_kernels,
@@ -124,9 +125,11 @@ def check_array_2d(X, name="X"):
     return array
 
 
-@functools.partial(jax.jit, static_argnames=("net", "want_nngp", "want_ntk"))
-def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk):
-    """The requested kernels of one tile, as a one-element tuple.
+@functools.partial(jax.jit, static_argnames=("net", "want_nngp", "want_ntk",
+                                             "distances"))
+def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
+                 distances=None):
+    """The requested kernels of one tile, as a tuple.
 
     ``net`` is the static skeleton and ``scales`` its traced ``(W_std,
     b_std)`` pairs (see :func:`sklearn_ntk._recursion.split_scales`), so
@@ -137,9 +140,21 @@ def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk):
     without the mask. Both kernels come as one complex tile
     ``nngp + 1j * ntk`` (see :func:`run_tiles`); one kernel alone as a real
     tile.
+
+    ``distances``: None runs the plain recursion; False runs it and appends
+    a boolean scalar, True when a pair of distinct rows reached an
+    arc-cosine activation nearly parallel (``1 - rho < 1e-4``); True runs
+    the distance-carrying recursion, accurate there (see
+    :func:`sklearn_ntk._recursion.carries_distance`).
     """
-    nngp, ntk = net_kernels(x1, x2, scales, net=net, compute_ntk=want_ntk,
-                            same=None if ids1 is None else same_input_mask(ids1, ids2))
+    same = None if ids1 is None else same_input_mask(ids1, ids2)
+    out = net_kernels(x1, x2, scales, net=net, compute_ntk=want_ntk, same=same,
+                      distances=bool(distances), watch_near=distances is False)
+    tiles = _combine(*out[:2], want_nngp, want_ntk)
+    return tiles + tuple(out[2:])
+
+
+def _combine(nngp, ntk, want_nngp, want_ntk):
     if not want_ntk:
         return (nngp,)
     if not want_nngp:
@@ -699,12 +714,21 @@ def compute_kernels(
     check_cost(net_plan, x1.shape[0], n2, x2 is None, want_nngp + want_ntk,
                out_dtype.itemsize, _n_workers(n_jobs))
 
+    # Near-duplicates: a tile whose recursion met a nearly parallel pair
+    # of distinct rows is computed again carrying the pairs' distances
+    # (compiled only when some tile needs it); see the Notes.
+    watch = carries_distance(skeleton, x1.shape[1:])
+
     def tile_fn(a, b, ids_a, ids_b):
-        return _kernel_tile(
-            jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
-            ids_a, ids_b, jnp.asarray(scales, dtype=out_dtype), net=skeleton,
-            want_nngp=want_nngp, want_ntk=want_ntk,
-        )
+        args = (jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
+                ids_a, ids_b, jnp.asarray(scales, dtype=out_dtype))
+        kwargs = dict(net=skeleton, want_nngp=want_nngp, want_ntk=want_ntk)
+        if not watch:
+            return _kernel_tile(*args, **kwargs)
+        *tiles, near = _kernel_tile(*args, **kwargs, distances=False)
+        if bool(near):
+            tiles = _kernel_tile(*args, **kwargs, distances=True)
+        return tuple(tiles)
 
     n2 = x1.shape[0] if x2 is None else x2.shape[0]
     progress = None

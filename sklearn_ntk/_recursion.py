@@ -64,7 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import layers as L
-from ._activations import dual, dual_diag
+from ._activations import dual, dual_diag, dual_distance, has_distance_form
 
 __all__ = [
     "kernel_recursion",
@@ -76,6 +76,8 @@ __all__ = [
     "plan",
     "Plan",
     "same_input_mask",
+    "carries_distance",
+    "NEAR_DUPLICATE_VERSINE",
 ]
 
 
@@ -173,7 +175,10 @@ class _State(NamedTuple):
     for the diagonal of a kernel. ``var1``/``var2``: each row with itself,
     with the same spatial axes and row axes ``(n1, 1)``/``(1, n2)`` (or
     ``(n,)``). ``ntk`` is the float 0.0 before the first linear layer and
-    None when the NTK is not computed.
+    None when the NTK is not computed. ``dist`` (diagonal form only, None
+    unless requested) is the squared distance ``var1 + var2 - 2 nngp`` of
+    each pair, carried without cancellation for near-duplicates (see
+    :func:`carries_distance`).
     """
 
     var1: jnp.ndarray
@@ -184,13 +189,19 @@ class _State(NamedTuple):
     full: bool
     channels: int
     is_gaussian: bool
+    dist: object = None
 
 
 class _Context:
     """Per-trace bookkeeping: the scales, the layer counter, the plan."""
 
-    def __init__(self, scales, same, last_pool, diagonal_batch, record=None):
+    def __init__(self, scales, same, last_pool, diagonal_batch, record=None,
+                 watch_near=False):
         self.scales = iter(scales)
+        # Whether some pair (not known to be the same input) reaches an
+        # arc-cosine activation nearly parallel: see carries_distance.
+        self.watch_near = watch_near
+        self.near = []
         self.diagonal_batch = diagonal_batch
         self.same = same
         self.last_pool = last_pool
@@ -222,7 +233,8 @@ def _to_diagonal(state):
         return _diagonal_positions(array, spatial)
 
     return state._replace(var1=cut(state.var1), nngp=cut(state.nngp),
-                          var2=cut(state.var2), ntk=cut(state.ntk), full=False)
+                          var2=cut(state.var2), ntk=cut(state.ntk), full=False,
+                          dist=None)
 
 
 def _position_eye(spatial, n_rest):
@@ -247,10 +259,29 @@ def _variance_at(var, spatial, second):
 # ---------------------------------------------------------------------------
 
 
-def _input_state(x1, x2, same, symmetric, full, compute_ntk):
+def _pair_distances(a, b, channels, n_s):
+    """``sum_c (a[..., c, i] - b[..., c, j])^2 / C`` from the differences.
+
+    ``a`` is ``(*S, C, n)``, ``b`` is ``(*S, C, m)``; the result
+    ``(*S, n, m)``. ``|x|^2 + |x'|^2 - 2 x . x'`` would cancel for
+    near-duplicates (an absolute error ``eps |x|^2``); the differences keep a
+    relative ``eps``. One pass per channel: no ``(n, m, C)`` intermediate.
+    """
+    total = None
+    for c in range(channels):
+        u = jnp.take(a, c, axis=n_s)[..., :, None]
+        v = jnp.take(b, c, axis=n_s)[..., None, :]
+        term = (u - v) ** 2
+        total = term if total is None else total + term
+    return total / channels
+
+
+def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
     """The input kernel ``x . x' / C`` in the requested form.
 
     ``x2`` is None for the diagonal of a kernel (row axes ``(n,)``).
+    ``distances`` adds the squared distances ``|x - x'|^2 / C`` (diagonal
+    form only), computed from the differences.
     """
     spatial = tuple(x1.shape[1:-1])
     channels = x1.shape[-1]
@@ -269,7 +300,12 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk):
             nngp = 0.5 * (nngp + nngp.T)
         if same is not None:
             nngp = jnp.where(same, cov1, nngp)
-        return _State(cov1, nngp, cov2, ntk, (), False, channels, False)
+        dist = None
+        if distances:
+            dist = _pair_distances(x1.T, x2.T, channels, 0)
+            if symmetric:
+                dist = 0.5 * (dist + dist.T)
+        return _State(cov1, nngp, cov2, ntk, (), False, channels, False, dist)
 
     n_s = len(spatial)
     # Rows last: (n, *S, C) -> (*S, C, n).
@@ -297,7 +333,10 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk):
     var1, var2 = var1[..., :, None], var2[..., None, :]
     if same is not None:
         nngp = jnp.where(same, var1, nngp)
-    return _State(var1, nngp, var2, ntk, spatial, full, channels, False)
+    dist = None
+    if distances and not full:
+        dist = _pair_distances(a, b, channels, n_s)
+    return _State(var1, nngp, var2, ntk, spatial, full, channels, False, dist)
 
 
 _AXES = "abdefg"
@@ -431,7 +470,10 @@ def _linear(state, layer, ctx):
     else:
         var1 = _affine(mix(state.var1), w2, b2)
         var2 = _affine(mix(state.var2), w2, b2)
-    return _State(var1, new_nngp, var2, ntk, spatial, state.full, out_channels, True)
+    # The bias is common to both rows: it cancels from their distance.
+    dist = None if state.dist is None else w2 * mix(state.dist)
+    return _State(var1, new_nngp, var2, ntk, spatial, state.full, out_channels,
+                  True, dist)
 
 
 # ---------------------------------------------------------------------------
@@ -458,7 +500,10 @@ def _activation(state, layer, ctx):
         if diagonal_batch:
             k, k_dot = dual_diag(activation, state.nngp)
             var1 = var2 = k
+        elif state.dist is not None:
+            return _activation_with_distance(state, activation, same)
         else:
+            _watch_near(state, activation, ctx)
             k, k_dot = _dual_masked(activation, state.var1, state.nngp,
                                     state.var2, same)
             var1, _ = dual_diag(activation, state.var1)
@@ -479,6 +524,53 @@ def _activation(state, layer, ctx):
             var2 = _self_dual(activation, state.var2, spatial)
     ntk = None if state.ntk is None else state.ntk * k_dot
     return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk, is_gaussian=False)
+
+
+#: Pairs whose correlation reaches an arc-cosine activation with
+#: ``1 - rho`` below this (``theta`` below 0.014) make a tile take the
+#: distance-carrying recursion (see ``carries_distance``): ``arccos(rho)``
+#: there loses ``eps / theta`` (1.6e-14 at the threshold) in ``theta``.
+NEAR_DUPLICATE_VERSINE = 1e-4
+
+
+def _watch_near(state, activation, ctx):
+    """Record whether a pair not known to be identical is nearly parallel."""
+    if not ctx.watch_near or not has_distance_form(activation):
+        return
+    nngp, var1, var2 = state.nngp, state.var1, state.var2
+    n_s = len(state.spatial)
+    if n_s:  # images: the correlation of the whole images
+        axes = tuple(range(n_s))
+        nngp, var1, var2 = (jnp.sum(a, axis=axes) for a in (nngp, var1, var2))
+    # q12 > (1 - v) sqrt(q11 q22), squared to avoid the square roots.
+    near = (nngp > 0) & (nngp * nngp > (1 - NEAR_DUPLICATE_VERSINE) ** 2 * var1 * var2)
+    if ctx.same is not None:
+        near = near & ~ctx.same
+    ctx.near.append(jnp.any(near))
+
+
+def _activation_with_distance(state, activation, same):
+    """Diagonal form with the pairs' distances: the angle comes from them."""
+    q11, q12, q22, dist = state.var1, state.nngp, state.var2, state.dist
+    if has_distance_form(activation):
+        k, k_dot, dist_out = dual_distance(activation, q11, q12, q22, dist)
+    else:
+        k, k_dot = dual(activation, q11, q12, q22)
+        dist_out = None
+    var1, _ = dual_diag(activation, q11)
+    var2, _ = dual_diag(activation, q22)
+    if dist_out is None:
+        # A smooth dual takes rho linearly (no loss near rho = 1) but has no
+        # cancellation-free distance; the next layer gets the plain one.
+        dist_out = var1 + var2 - 2 * k
+    if same is not None:
+        k_diag, k_dot_diag = dual_diag(activation, q11)
+        k = jnp.where(same, k_diag, k)
+        k_dot = jnp.where(same, k_dot_diag, k_dot)
+        dist_out = jnp.where(same, 0.0, dist_out)
+    ntk = None if state.ntk is None else state.ntk * k_dot
+    return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk,
+                          is_gaussian=False, dist=jnp.maximum(dist_out, 0.0))
 
 
 def _self_dual(activation, var, spatial):
@@ -557,8 +649,9 @@ def _reduce_spatial(state, reduce, diagonal_batch):
         nngp = var1 = var2 = apply(state.nngp)
     else:
         var1, nngp, var2 = apply(state.var1), apply(state.nngp), apply(state.var2)
+    dist = None if state.dist is None or state.full else apply(state.dist)
     return state._replace(var1=var1, nngp=nngp, var2=var2,
-                          ntk=apply(state.ntk), spatial=(), full=False)
+                          ntk=apply(state.ntk), spatial=(), full=False, dist=dist)
 
 
 def _global_avg_pool(state, layer, ctx):
@@ -615,8 +708,10 @@ def _fan_in_sum(states, layer, ctx):
         var1 = var2 = nngp
     else:
         var1, var2 = total("var1"), total("var2")
+    # Independent Gaussian branches: their squared distances add too.
+    dist = None if any(s.dist is None for s in states) else total("dist")
     return first._replace(var1=var1, nngp=nngp, var2=var2,
-                          ntk=total("ntk"),
+                          ntk=total("ntk"), dist=dist,
                           is_gaussian=all(s.is_gaussian for s in states))
 
 
@@ -683,11 +778,12 @@ def _last_pool(net):
     return last
 
 
-def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None):
+def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None,
+         distances=False, watch_near=False):
     last_pool = _last_pool(net)
     full = last_pool >= 0 and x1.ndim > 2
-    state = _input_state(x1, x2, same, symmetric, full, compute_ntk)
-    ctx = _Context(scales, same, last_pool, x2 is None, record)
+    state = _input_state(x1, x2, same, symmetric, full, compute_ntk, distances)
+    ctx = _Context(scales, same, last_pool, x2 is None, record, watch_near)
     (state,) = _apply(net, [state], ctx)
     if state.spatial:
         raise ValueError(
@@ -697,10 +793,37 @@ def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None):
     ntk = state.ntk
     if ntk is not None and not _is_array(ntk):
         ntk = jnp.zeros_like(state.nngp)  # no linear layer: Theta = 0
+    if watch_near:
+        near = jnp.zeros((), dtype=bool)
+        for flag in ctx.near:
+            near = near | flag
+        return state.nngp, ntk, near
     return state.nngp, ntk
 
 
-def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=None):
+def carries_distance(net, row_shape):
+    """Whether :func:`net_kernels` can carry pair distances through ``net``.
+
+    Near-duplicate rows lose ``eps / theta`` in the angle ``theta =
+    arccos(rho)`` of each arc-cosine activation (ReLU, LeakyRelu, ABRelu,
+    Abs, Sign, RectifiedMonomial), because ``1 - rho`` is all rounding
+    there. Carrying the squared distance ``E[(u - v)^2]`` of every pair
+    (from the input differences, linear through Dense and Conv, the bias
+    cancelling, and through each arc-cosine activation by a
+    cancellation-free closed form) gives the angle to a few ulps instead.
+    That needs such an activation and the diagonal spatial form: with
+    pooling, the pooled distance would need the covariances of the
+    difference field between positions, which an activation maps through a
+    four-variate expectation without a closed form.
+    """
+    if _last_pool(net) >= 0 and len(row_shape) > 1:
+        return False
+    return any(isinstance(layer, L._ActivationLayer)
+               and has_distance_form(layer.resolve()) for layer in _leaves(net))
+
+
+def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=None,
+                distances=False, watch_near=False):
     """NNGP and NTK of ``net`` between the rows of ``x1`` and ``x2``.
 
     Parameters
@@ -717,14 +840,30 @@ def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=
         ``x1`` and ``x2`` are the same rows in the same order.
     same : bool array of shape (n1, n2) or None
         Pairs known to be the same input: exact ``rho = 1`` there.
+    distances : bool, default=False
+        Carry the pairs' squared distances and take each arc-cosine
+        activation's angle from them: accurate for near-duplicates, at the
+        price of ``n1 n2 C`` input differences (see :func:`carries_distance`;
+        a no-op where that is False).
+    watch_near : bool, default=False
+        Also return whether some pair not in ``same`` reached an arc-cosine
+        activation with ``1 - rho < NEAR_DUPLICATE_VERSINE`` (ignored with
+        ``distances``; always False where :func:`carries_distance` is).
 
     Returns
     -------
     nngp, ntk : jax arrays of shape (n1, n2) (ntk None if not computed)
+    near : jax bool scalar, only with ``watch_near``
     """
     if same is None and symmetric:
         same = jnp.eye(x1.shape[0], dtype=bool)
-    return _run(net, _rows(scales), x1, x2, same, symmetric, compute_ntk)
+    carry = carries_distance(net, x1.shape[1:])
+    watch = watch_near and carry and not distances
+    out = _run(net, _rows(scales), x1, x2, same, symmetric, compute_ntk,
+               distances=distances and carry, watch_near=watch)
+    if watch_near and not watch:
+        out = out + (jnp.zeros((), dtype=bool),)
+    return out
 
 
 def net_diagonals(x, scales, *, net):
