@@ -99,11 +99,12 @@ def register_family(name, dual, diag, forward=None, distance=None):
     """Register an activation family (used by this module and extensions).
 
     ``distance`` (optional) is the family's form for near-duplicates:
-    ``distance(q11, q12, q22, dist, **params) -> (k, k_dot, dist_out)``,
-    where ``dist = q11 + q22 - 2 q12`` is the squared distance of the
-    pre-activations, known more accurately than ``q12`` alone, and
-    ``dist_out = E[(phi(u) - phi(v))^2]`` is computed without cancellation
-    (see :func:`dual_distance`).
+    ``distance(q11, q12, q22, dist, dvar, **params) -> (k, k_dot, dist_out,
+    dvar_out)``, where ``dist = q11 + q22 - 2 q12`` is the squared distance
+    of the pre-activations and ``dvar = q11 - q22``, both known more
+    accurately than ``q12`` and the variances alone, and ``dist_out =
+    E[(phi(u) - phi(v))^2]``, ``dvar_out = E[phi(u)^2] - E[phi(v)^2]`` are
+    computed without cancellation (see :func:`dual_distance`).
     """
     _FAMILIES[name] = ActivationFamily(dual, diag, forward, distance)
 
@@ -127,18 +128,20 @@ def has_distance_form(activation):
     return _FAMILIES[activation.family].distance is not None
 
 
-def dual_distance(activation, q11, q12, q22, dist):
-    """``(k, k_dot, dist_out)``: the dual activation with the angle taken from
-    the squared distance ``dist = E[(u - v)^2]``.
+def dual_distance(activation, q11, q12, q22, dist, dvar):
+    """``(k, k_dot, dist_out, dvar_out)``: the dual activation with the angle
+    taken from the squared distance ``dist = E[(u - v)^2]`` and the variance
+    difference ``dvar = q11 - q22``.
 
     ``arccos(rho)`` turns the rounding of ``q12`` (absolute ``eps q``) into
     an error ``eps / theta`` in ``theta`` near ``rho = 1``; from ``dist``,
     accurate to a relative ``eps``, ``sin(theta / 2)`` and hence ``theta``
-    keep full relative accuracy. ``dist_out = E[(phi(u) - phi(v))^2]`` is
-    the next layer's distance, from a cancellation-free closed form.
+    keep full relative accuracy. ``dist_out = E[(phi(u) - phi(v))^2]`` and
+    ``dvar_out = E[phi(u)^2] - E[phi(v)^2]`` are the next layer's, from
+    cancellation-free closed forms.
     """
     return _FAMILIES[activation.family].distance(
-        q11, q12, q22, dist, **dict(activation.params))
+        q11, q12, q22, dist, dvar, **dict(activation.params))
 
 
 def dual_diag(activation, q):
@@ -267,12 +270,12 @@ def _ab_relu_dual(q11, q12, q22, *, a, b):
     return k, k_dot
 
 
-def _ab_relu_distance(q11, q12, q22, dist, *, a, b):
+def _ab_relu_distance(q11, q12, q22, dist, dvar, *, a, b):
     # The same kernel with theta from the distance (near-duplicates), and
     # E[(phi(u) - phi(v))^2] = h q11 + h q22 - 2 k with h = (a^2 + b^2)/2,
     # rewritten without cancellation:
     # h (s1 - s2)^2 + 2 s1 s2 [h (1 - cos t) - c (sin t - t cos t)].
-    angle = angle_from_distance(q11, q12, q22, dist)
+    angle = angle_from_distance(q11, q12, q22, dist, dvar)
     c = (a - b) ** 2 / (2 * math.pi)
     half = (a * a + b * b) / 2
     k_dot = half - c * angle.theta
@@ -280,7 +283,7 @@ def _ab_relu_distance(q11, q12, q22, dist, *, a, b):
     deficit = sine_minus_theta_cosine(angle.theta, angle.sine, angle.cosine)
     dist_out = half * angle.gap + 2 * angle.scale * (
         half * angle.versine - c * deficit)
-    return k, k_dot, dist_out
+    return k, k_dot, dist_out, half * dvar
 
 
 def _ab_relu_diag(q, *, a, b):

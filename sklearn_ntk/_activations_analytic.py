@@ -281,16 +281,16 @@ def _sign_diag(q):
     return k, jnp.zeros_like(k)
 
 
-def _sign_distance(q11, q12, q22, dist):
+def _sign_distance(q11, q12, q22, dist, dvar):
     # E[(sign u - sign v)^2] = 4 P(sign u != sign v) = 4 theta / pi when
     # both variances are positive; otherwise diag1 + diag2 - 2 k.
-    angle = angle_from_distance(q11, q12, q22, dist)
+    angle = angle_from_distance(q11, q12, q22, dist, dvar)
     k = 1 - angle.theta * (2 / math.pi)
     diag1, _ = _sign_diag(q11)
     diag2, _ = _sign_diag(q22)
     dist_out = jnp.where(angle.scale > 0, angle.theta * (4 / math.pi),
                          diag1 + diag2 - 2 * k)
-    return k, jnp.zeros_like(k), dist_out
+    return k, jnp.zeros_like(k), dist_out, diag1 - diag2
 
 
 register_family("sign", _sign_dual, _sign_diag, jnp.sign, _sign_distance)
@@ -439,21 +439,26 @@ def _arc_cosine_deficits(angle, degree):
     return j_values, deficits
 
 
-def _rectified_monomial_distance(q11, q12, q22, dist, *, degree):
+def _rectified_monomial_distance(q11, q12, q22, dist, dvar, *, degree):
     # E[(phi(u) - phi(v))^2] with E[phi(u)^2] = (2n-1)!! q11^n / 2:
-    # (2n-1)!!/2 (s1^n - s2^n)^2 + (s1 s2)^n (J_n(0) - J_n(theta)) / pi.
-    angle = angle_from_distance(q11, q12, q22, dist)
+    # (2n-1)!!/2 (s1^n - s2^n)^2 + (s1 s2)^n (J_n(0) - J_n(theta)) / pi,
+    # with q11^n - q22^n = dvar sum_k q11^k q22^(n-1-k) (no cancellation).
+    angle = angle_from_distance(q11, q12, q22, dist, dvar)
     j_values, deficits = _arc_cosine_deficits(angle, degree)
     scale = angle.scale
     k = scale**degree * j_values[degree] / _TWO_PI
     roots1, roots2 = safe_sqrt(q11), safe_sqrt(q22)
-    dist_out = (_double_factorial(2 * degree - 1) / 2
-                * (roots1**degree - roots2**degree) ** 2
+    power_gap = dvar * sum(q11**i * q22 ** (degree - 1 - i) for i in range(degree))
+    root_sum = roots1**degree + roots2**degree
+    root_gap = power_gap / jnp.where(root_sum > 0, root_sum, 1.0)
+    half_factorial = _double_factorial(2 * degree - 1) / 2
+    dist_out = (half_factorial * root_gap**2
                 + scale**degree * deficits[degree] / math.pi)
+    dvar_out = half_factorial * power_gap
     if degree == 0:
-        return k, jnp.zeros_like(k), dist_out
+        return k, jnp.zeros_like(k), dist_out, jnp.zeros_like(dist_out)
     k_dot = degree * degree * scale ** (degree - 1) * j_values[degree - 1] / _TWO_PI
-    return k, k_dot, dist_out
+    return k, k_dot, dist_out, dvar_out
 
 
 def _double_factorial(n):

@@ -152,9 +152,10 @@ class DistanceAngle(NamedTuple):
     versine: jnp.ndarray
 
 
-def angle_from_distance(q11, q12, q22, dist):
+def angle_from_distance(q11, q12, q22, dist, dvar):
     """The angle of ``(u, v) ~ N(0, [[q11, q12], [q12, q22]])`` from
-    ``dist = E[(u - v)^2] = q11 + q22 - 2 q12`` when it is small.
+    ``dist = E[(u - v)^2] = q11 + q22 - 2 q12`` when it is small, and
+    ``dvar = q11 - q22 = E[(u - v)(u + v)]``.
 
     ``theta = arccos(q12 / sqrt(q11 q22))`` loses ``eps / theta`` near
     ``theta = 0``: the rounding of ``q12`` (an absolute ``eps q``) is all
@@ -162,16 +163,19 @@ def angle_from_distance(q11, q12, q22, dist):
     carried through the layers without cancellation),
     ``dist - gap = 2 (sqrt(q11 q22) - q12) = 4 sqrt(q11 q22) sin^2(theta / 2)``
     gives ``theta = 2 asin(sqrt((dist - gap) / (4 sqrt(q11 q22))))`` to a
-    few ulps relative (``gap`` is the squared difference of the standard
-    deviations, whose rounding is the inputs' own). For ``theta > pi / 3``,
+    few ulps relative, where ``gap = (sqrt(q11) - sqrt(q22))^2 =
+    dvar^2 / (sqrt(q11) + sqrt(q22))^2``: ``dvar`` is carried like ``dist``
+    (the difference of the rounded variances would leave an absolute
+    ``eps q`` in the standard deviations' difference, as large as the whole
+    ``dist`` of rows at ``theta = 1e-15``). For ``theta > pi / 3``,
     where ``asin`` would become ill-conditioned and ``arccos`` is not,
     ``arccos(rho)`` is kept. A zero variance gives ``rho = 0`` (as
     :func:`correlation`).
     """
     root1, root2 = safe_sqrt(q11), safe_sqrt(q22)
     scale = root1 * root2
-    gap = (root1 - root2) ** 2
     positive = scale > 0
+    gap = (dvar / jnp.where(positive, root1 + root2, 1.0)) ** 2
     # sin^2(theta / 2), meaningful where it is at most 1/4 (theta <= pi/3).
     half_sine2 = (dist - gap) / (4 * jnp.where(positive, scale, 1.0))
     half_sine2 = jnp.clip(half_sine2, 0.0, 1.0)

@@ -176,8 +176,9 @@ class _State(NamedTuple):
     with the same spatial axes and row axes ``(n1, 1)``/``(1, n2)`` (or
     ``(n,)``). ``ntk`` is the float 0.0 before the first linear layer and
     None when the NTK is not computed. ``dist`` (diagonal form only, None
-    unless requested) is the squared distance ``var1 + var2 - 2 nngp`` of
-    each pair, carried without cancellation for near-duplicates (see
+    unless requested) is the pair ``(var1 + var2 - 2 nngp, var1 - var2)``
+    for each pair of rows (the squared distance and the variance
+    difference), carried without cancellation for near-duplicates (see
     :func:`carries_distance`).
     """
 
@@ -260,20 +261,28 @@ def _variance_at(var, spatial, second):
 
 
 def _pair_distances(a, b, channels, n_s):
-    """``sum_c (a[..., c, i] - b[..., c, j])^2 / C`` from the differences.
+    """``(|x - x'|^2 / C, (|x|^2 - |x'|^2) / C)`` from the differences.
 
-    ``a`` is ``(*S, C, n)``, ``b`` is ``(*S, C, m)``; the result
+    ``a`` is ``(*S, C, n)``, ``b`` is ``(*S, C, m)``; both results
     ``(*S, n, m)``. ``|x|^2 + |x'|^2 - 2 x . x'`` would cancel for
-    near-duplicates (an absolute error ``eps |x|^2``); the differences keep a
-    relative ``eps``. One pass per channel: no ``(n, m, C)`` intermediate.
+    near-duplicates (an absolute error ``eps |x|^2``), and so would
+    ``|x|^2 - |x'|^2``; ``sum_c (x_c - x'_c)^2`` and ``sum_c (x_c - x'_c)
+    (x_c + x'_c)`` keep a relative ``eps``. One pass per channel: no
+    ``(n, m, C)`` intermediate.
     """
-    total = None
+    dist = dvar = None
     for c in range(channels):
         u = jnp.take(a, c, axis=n_s)[..., :, None]
         v = jnp.take(b, c, axis=n_s)[..., None, :]
-        term = (u - v) ** 2
-        total = term if total is None else total + term
-    return total / channels
+        difference = u - v
+        dist_term, dvar_term = difference * difference, difference * (u + v)
+        dist = dist_term if dist is None else dist + dist_term
+        dvar = dvar_term if dvar is None else dvar + dvar_term
+    return dist / channels, dvar / channels
+
+
+def _map_distance(fn, dist):
+    return None if dist is None else tuple(fn(part) for part in dist)
 
 
 def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
@@ -303,8 +312,8 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
         dist = None
         if distances:
             dist = _pair_distances(x1.T, x2.T, channels, 0)
-            if symmetric:
-                dist = 0.5 * (dist + dist.T)
+            if symmetric:  # exactly symmetric and antisymmetric
+                dist = (0.5 * (dist[0] + dist[0].T), 0.5 * (dist[1] - dist[1].T))
         return _State(cov1, nngp, cov2, ntk, (), False, channels, False, dist)
 
     n_s = len(spatial)
@@ -471,7 +480,7 @@ def _linear(state, layer, ctx):
         var1 = _affine(mix(state.var1), w2, b2)
         var2 = _affine(mix(state.var2), w2, b2)
     # The bias is common to both rows: it cancels from their distance.
-    dist = None if state.dist is None else w2 * mix(state.dist)
+    dist = _map_distance(lambda part: w2 * mix(part), state.dist)
     return _State(var1, new_nngp, var2, ntk, spatial, state.full, out_channels,
                   True, dist)
 
@@ -551,26 +560,26 @@ def _watch_near(state, activation, ctx):
 
 def _activation_with_distance(state, activation, same):
     """Diagonal form with the pairs' distances: the angle comes from them."""
-    q11, q12, q22, dist = state.var1, state.nngp, state.var2, state.dist
-    if has_distance_form(activation):
-        k, k_dot, dist_out = dual_distance(activation, q11, q12, q22, dist)
-    else:
-        k, k_dot = dual(activation, q11, q12, q22)
-        dist_out = None
+    q11, q12, q22 = state.var1, state.nngp, state.var2
+    dist, dvar = state.dist
     var1, _ = dual_diag(activation, q11)
     var2, _ = dual_diag(activation, q22)
-    if dist_out is None:
+    if has_distance_form(activation):
+        k, k_dot, dist, dvar = dual_distance(activation, q11, q12, q22, dist, dvar)
+    else:
         # A smooth dual takes rho linearly (no loss near rho = 1) but has no
         # cancellation-free distance; the next layer gets the plain one.
-        dist_out = var1 + var2 - 2 * k
+        k, k_dot = dual(activation, q11, q12, q22)
+        dist, dvar = var1 + var2 - 2 * k, var1 - var2
     if same is not None:
         k_diag, k_dot_diag = dual_diag(activation, q11)
         k = jnp.where(same, k_diag, k)
         k_dot = jnp.where(same, k_dot_diag, k_dot)
-        dist_out = jnp.where(same, 0.0, dist_out)
+        dist = jnp.where(same, 0.0, dist)
+        dvar = jnp.where(same, 0.0, dvar)
     ntk = None if state.ntk is None else state.ntk * k_dot
     return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk,
-                          is_gaussian=False, dist=jnp.maximum(dist_out, 0.0))
+                          is_gaussian=False, dist=(jnp.maximum(dist, 0.0), dvar))
 
 
 def _self_dual(activation, var, spatial):
@@ -649,7 +658,7 @@ def _reduce_spatial(state, reduce, diagonal_batch):
         nngp = var1 = var2 = apply(state.nngp)
     else:
         var1, nngp, var2 = apply(state.var1), apply(state.nngp), apply(state.var2)
-    dist = None if state.dist is None or state.full else apply(state.dist)
+    dist = None if state.full else _map_distance(apply, state.dist)
     return state._replace(var1=var1, nngp=nngp, var2=var2,
                           ntk=apply(state.ntk), spatial=(), full=False, dist=dist)
 
@@ -709,7 +718,10 @@ def _fan_in_sum(states, layer, ctx):
     else:
         var1, var2 = total("var1"), total("var2")
     # Independent Gaussian branches: their squared distances add too.
-    dist = None if any(s.dist is None for s in states) else total("dist")
+    dist = None
+    if all(s.dist is not None for s in states):
+        dist = tuple(sum(s.dist[i] for s in states[1:]) + states[0].dist[i]
+                     for i in range(2))
     return first._replace(var1=var1, nngp=nngp, var2=var2,
                           ntk=total("ntk"), dist=dist,
                           is_gaussian=all(s.is_gaussian for s in states))
