@@ -275,7 +275,7 @@ def _ab_relu_distance(q11, q12, q22, dist, dvar, *, a, b):
     # E[(phi(u) - phi(v))^2] = h q11 + h q22 - 2 k with h = (a^2 + b^2)/2,
     # rewritten without cancellation:
     # h (s1 - s2)^2 + 2 s1 s2 [h (1 - cos t) - c (sin t - t cos t)].
-    angle = angle_from_distance(q11, q12, q22, dist, dvar)
+    angle = angle_from_distance(q11, q22, dist, dvar)
     c = (a - b) ** 2 / (2 * math.pi)
     half = (a * a + b * b) / 2
     k_dot = half - c * angle.theta

@@ -284,7 +284,7 @@ def _sign_diag(q):
 def _sign_distance(q11, q12, q22, dist, dvar):
     # E[(sign u - sign v)^2] = 4 P(sign u != sign v) = 4 theta / pi when
     # both variances are positive; otherwise diag1 + diag2 - 2 k.
-    angle = angle_from_distance(q11, q12, q22, dist, dvar)
+    angle = angle_from_distance(q11, q22, dist, dvar)
     k = 1 - angle.theta * (2 / math.pi)
     diag1, _ = _sign_diag(q11)
     diag2, _ = _sign_diag(q22)
@@ -443,7 +443,7 @@ def _rectified_monomial_distance(q11, q12, q22, dist, dvar, *, degree):
     # E[(phi(u) - phi(v))^2] with E[phi(u)^2] = (2n-1)!! q11^n / 2:
     # (2n-1)!!/2 (s1^n - s2^n)^2 + (s1 s2)^n (J_n(0) - J_n(theta)) / pi,
     # with q11^n - q22^n = dvar sum_k q11^k q22^(n-1-k) (no cancellation).
-    angle = angle_from_distance(q11, q12, q22, dist, dvar)
+    angle = angle_from_distance(q11, q22, dist, dvar)
     j_values, deficits = _arc_cosine_deficits(angle, degree)
     scale = angle.scale
     k = scale**degree * j_values[degree] / _TWO_PI

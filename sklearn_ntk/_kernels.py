@@ -28,7 +28,9 @@ from ._architecture import DEFAULTS, make_architecture
 from ._parallel import ProgressReporter
 from ._precision import resolve_dtype, x64_scope
 from ._recursion import (
+    _materialise,
     carries_distance,
+    has_near_pairs,
     mlp_net,
     net_diagonals,
     net_kernels,
@@ -148,10 +150,23 @@ def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
     :func:`sklearn_ntk._recursion.carries_distance`).
     """
     same = None if ids1 is None else same_input_mask(ids1, ids2)
+    watch = distances is False
     out = net_kernels(x1, x2, scales, net=net, compute_ntk=want_ntk, same=same,
-                      distances=bool(distances), watch_near=distances is False)
-    tiles = _combine(*out[:2], want_nngp, want_ntk)
-    return tiles + tuple(out[2:])
+                      distances=bool(distances), watch_near=watch)
+    nngp, ntk = out[:2]
+    if not watch or out[3] is None:
+        tiles = _combine(nngp, ntk, want_nngp, want_ntk)
+        return tiles + ((out[2],) if watch else ())
+    # The output check reads the finished tile: a reduction fused into the
+    # recursion would make XLA compute the recursion twice.
+    if want_nngp and want_ntk:
+        (tile,) = _materialise(_combine(nngp, ntk, True, True))
+        output_nngp, tiles = tile.real, (tile,)
+    else:
+        output_nngp = _materialise(nngp)
+        tiles = _combine(output_nngp, ntk, want_nngp, want_ntk)
+    near = out[2] | has_near_pairs(output_nngp, *out[3], same)
+    return tiles + (near,)
 
 
 def _combine(nngp, ntk, want_nngp, want_ntk):

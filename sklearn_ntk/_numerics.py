@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["safe_sqrt", "safe_rsqrt", "correlation", "arccos",
-           "angle_from_distance", "sine_minus_theta_cosine"]
+           "angle_from_distance", "arccos_from_half_versine",
+           "sine_minus_theta_cosine"]
 
 
 @jax.custom_jvp
@@ -152,44 +153,53 @@ class DistanceAngle(NamedTuple):
     versine: jnp.ndarray
 
 
-def angle_from_distance(q11, q12, q22, dist, dvar):
+def arccos_from_half_versine(half_versine):
+    """``arccos(1 - 2 h)`` for ``h = sin^2(theta / 2)`` in ``[0, 1]``.
+
+    The branches of :func:`arccos` with ``(1 - x) / 2 = h`` given rather
+    than computed: near ``theta = 0``, ``theta = 2 asin(sqrt(h))`` keeps the
+    relative accuracy of ``h`` (``arccos`` of a rounded ``x`` near 1 would
+    not). Vectorised like :func:`arccos`.
+    """
+    x = 1.0 - 2.0 * half_versine
+    small = jnp.abs(x) <= 0.5
+    low = half_versine < 0.25
+    z = jnp.where(small, x * x, jnp.where(low, half_versine, 1.0 - half_versine))
+    s = jnp.where(small, jnp.abs(x), jnp.sqrt(z))
+    asin_s = s + s * _asin_correction(z)
+    middle = jnp.pi / 2 - jnp.where(x < 0, -asin_s, asin_s)
+    ends = jnp.where(low, 2.0 * asin_s, jnp.pi - 2.0 * asin_s)
+    return jnp.where(small, middle, ends)
+
+
+def angle_from_distance(q11, q22, dist, dvar):
     """The angle of ``(u, v) ~ N(0, [[q11, q12], [q12, q22]])`` from
-    ``dist = E[(u - v)^2] = q11 + q22 - 2 q12`` when it is small, and
-    ``dvar = q11 - q22 = E[(u - v)(u + v)]``.
+    ``dist = E[(u - v)^2] = q11 + q22 - 2 q12`` and
+    ``dvar = q11 - q22 = E[(u - v)(u + v)]``, both carried without
+    cancellation.
 
     ``theta = arccos(q12 / sqrt(q11 q22))`` loses ``eps / theta`` near
     ``theta = 0``: the rounding of ``q12`` (an absolute ``eps q``) is all
-    of ``1 - rho``. With ``dist`` known to a relative ``eps`` (it is
-    carried through the layers without cancellation),
+    of ``1 - rho``. Here
     ``dist - gap = 2 (sqrt(q11 q22) - q12) = 4 sqrt(q11 q22) sin^2(theta / 2)``
-    gives ``theta = 2 asin(sqrt((dist - gap) / (4 sqrt(q11 q22))))`` to a
-    few ulps relative, where ``gap = (sqrt(q11) - sqrt(q22))^2 =
-    dvar^2 / (sqrt(q11) + sqrt(q22))^2``: ``dvar`` is carried like ``dist``
-    (the difference of the rounded variances would leave an absolute
-    ``eps q`` in the standard deviations' difference, as large as the whole
-    ``dist`` of rows at ``theta = 1e-15``). For ``theta > pi / 3``,
-    where ``asin`` would become ill-conditioned and ``arccos`` is not,
-    ``arccos(rho)`` is kept. A zero variance gives ``rho = 0`` (as
-    :func:`correlation`).
+    with ``gap = (sqrt(q11) - sqrt(q22))^2 = dvar^2 / (sqrt(q11) +
+    sqrt(q22))^2`` gives ``sin^2(theta / 2)``, hence ``theta`` (see
+    :func:`arccos_from_half_versine`), its sine and cosine, to a few ulps
+    relative. (The difference of the rounded variances would leave an
+    absolute ``eps q`` in the standard deviations' difference, as large as
+    the whole ``dist`` of rows at ``theta = 1e-15``.) A zero variance gives
+    ``theta = pi / 2`` (``rho = 0``, as :func:`correlation`).
     """
     root1, root2 = safe_sqrt(q11), safe_sqrt(q22)
     scale = root1 * root2
     positive = scale > 0
     gap = (dvar / jnp.where(positive, root1 + root2, 1.0)) ** 2
-    # sin^2(theta / 2), meaningful where it is at most 1/4 (theta <= pi/3).
-    half_sine2 = (dist - gap) / (4 * jnp.where(positive, scale, 1.0))
-    half_sine2 = jnp.clip(half_sine2, 0.0, 1.0)
-    near = positive & (half_sine2 <= 0.25)
-    rho = correlation(q11, q12, q22)
-    half_sine = jnp.sqrt(jnp.where(near, half_sine2, 0.0))
-    half_cosine = jnp.sqrt(1.0 - half_sine * half_sine)
-    theta_near = 2.0 * jnp.arcsin(half_sine)
-    theta = jnp.where(near, theta_near, arccos(rho))
-    sine = jnp.where(near, 2.0 * half_sine * half_cosine, safe_sqrt(1.0 - rho * rho))
-    versine_far = 1.0 - rho
-    cosine = jnp.where(near, 1.0 - 2.0 * half_sine2, rho)
-    versine = jnp.where(near, 2.0 * half_sine2, versine_far)
-    return DistanceAngle(scale, gap, theta, sine, cosine, versine)
+    half_versine = (dist - gap) / (4 * jnp.where(positive, scale, 1.0))
+    half_versine = jnp.where(positive, jnp.clip(half_versine, 0.0, 1.0), 0.5)
+    theta = arccos_from_half_versine(half_versine)
+    sine = 2.0 * jnp.sqrt(half_versine * (1.0 - half_versine))
+    return DistanceAngle(scale, gap, theta, sine, 1.0 - 2.0 * half_versine,
+                         2.0 * half_versine)
 
 
 def sine_minus_theta_cosine(theta, sine, cosine):

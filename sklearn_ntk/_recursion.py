@@ -78,6 +78,7 @@ __all__ = [
     "same_input_mask",
     "carries_distance",
     "NEAR_DUPLICATE_VERSINE",
+    "has_near_pairs",
 ]
 
 
@@ -196,13 +197,8 @@ class _State(NamedTuple):
 class _Context:
     """Per-trace bookkeeping: the scales, the layer counter, the plan."""
 
-    def __init__(self, scales, same, last_pool, diagonal_batch, record=None,
-                 watch_near=False):
+    def __init__(self, scales, same, last_pool, diagonal_batch, record=None):
         self.scales = iter(scales)
-        # Whether some pair (not known to be the same input) reaches an
-        # arc-cosine activation nearly parallel: see carries_distance.
-        self.watch_near = watch_near
-        self.near = []
         self.diagonal_batch = diagonal_batch
         self.same = same
         self.last_pool = last_pool
@@ -281,6 +277,48 @@ def _pair_distances(a, b, channels, n_s):
     return dist / channels, dvar / channels
 
 
+#: Input pairs with a correlation above this get their distances from the
+#: differences of the rows; the others from the Gram matrix, whose
+#: cancellation costs them at most eps / (1 - rho) = 2.2e-15 relative.
+_EXACT_INPUT_CORRELATION = 0.9
+
+
+def _row_distances(x1, x2, nngp, cov1, cov2, same):
+    """:func:`_pair_distances` of 2-D rows, at the cost of a Gram matrix.
+
+    Only pairs with ``rho > 0.9`` need the differences of the rows (for the
+    others ``|x|^2 + |x'|^2 - 2 x . x'`` loses little); they are gathered,
+    at most ``2 n1`` of them (``n1 n2 C`` work when there are more), so that
+    a tile with a few near-duplicates costs little more than without.
+    """
+    n1, n2 = nngp.shape
+    channels = x1.shape[1]
+    gram_dist = cov1 + cov2 - 2 * nngp
+    gram_dvar = jnp.broadcast_to(cov1 - cov2, nngp.shape)
+    close = (nngp > 0) & (nngp * nngp > _EXACT_INPUT_CORRELATION**2 * cov1 * cov2)
+    if same is not None:
+        close = close & ~same  # their distances are 0 (set by the caller)
+    budget = 2 * n1
+
+    def gathered(_):
+        rows, cols = jnp.nonzero(close, size=budget, fill_value=n1)
+        u = jnp.take(x1, rows, axis=0, mode="clip")
+        v = jnp.take(x2, cols, axis=0, mode="clip")
+        difference = u - v
+        exact_dist = jnp.sum(difference * difference, axis=1) / channels
+        exact_dvar = jnp.sum(difference * (u + v), axis=1) / channels
+        return (gram_dist.at[rows, cols].set(exact_dist, mode="drop"),
+                gram_dvar.at[rows, cols].set(exact_dvar, mode="drop"))
+
+    def everywhere(_):
+        return _pair_distances(x1.T, x2.T, channels, 0)
+
+    dist, dvar = jax.lax.cond(jnp.sum(close) > budget, everywhere, gathered, None)
+    if same is not None:
+        dist, dvar = jnp.where(same, 0.0, dist), jnp.where(same, 0.0, dvar)
+    return jnp.maximum(dist, 0.0), dvar
+
+
 def _map_distance(fn, dist):
     return None if dist is None else tuple(fn(part) for part in dist)
 
@@ -311,9 +349,7 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
             nngp = jnp.where(same, cov1, nngp)
         dist = None
         if distances:
-            dist = _pair_distances(x1.T, x2.T, channels, 0)
-            if symmetric:  # exactly symmetric and antisymmetric
-                dist = (0.5 * (dist[0] + dist[0].T), 0.5 * (dist[1] - dist[1].T))
+            dist = _row_distances(x1, x2, nngp, cov1, cov2, same)
         return _State(cov1, nngp, cov2, ntk, (), False, channels, False, dist)
 
     n_s = len(spatial)
@@ -512,7 +548,6 @@ def _activation(state, layer, ctx):
         elif state.dist is not None:
             return _activation_with_distance(state, activation, same)
         else:
-            _watch_near(state, activation, ctx)
             k, k_dot = _dual_masked(activation, state.var1, state.nngp,
                                     state.var2, same)
             var1, _ = dual_diag(activation, state.var1)
@@ -535,27 +570,30 @@ def _activation(state, layer, ctx):
     return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk, is_gaussian=False)
 
 
-#: Pairs whose correlation reaches an arc-cosine activation with
-#: ``1 - rho`` below this (``theta`` below 0.014) make a tile take the
-#: distance-carrying recursion (see ``carries_distance``): ``arccos(rho)``
-#: there loses ``eps / theta`` (1.6e-14 at the threshold) in ``theta``.
+#: Pairs of distinct rows whose correlation ``rho`` has ``1 - rho`` below
+#: this (``theta`` below 0.014) at the input or the output of the network
+#: make a tile take the distance-carrying recursion (see
+#: ``carries_distance``): ``arccos(rho)`` there loses ``eps / theta``
+#: (1.6e-14 at the threshold) in ``theta``.
 NEAR_DUPLICATE_VERSINE = 1e-4
 
 
-def _watch_near(state, activation, ctx):
-    """Record whether a pair not known to be identical is nearly parallel."""
-    if not ctx.watch_near or not has_distance_form(activation):
-        return
-    nngp, var1, var2 = state.nngp, state.var1, state.var2
-    n_s = len(state.spatial)
-    if n_s:  # images: the correlation of the whole images
+def has_near_pairs(nngp, var1, var2, same):
+    """Whether some pair not in ``same`` has ``1 - rho < NEAR_DUPLICATE_VERSINE``.
+
+    ``nngp`` of shape ``(*spatial, n1, n2)``, ``var1`` ``(*spatial, n1, 1)``,
+    ``var2`` ``(*spatial, 1, n2)``; for images ``rho`` is that of the whole
+    images (the sums over positions).
+    """
+    n_s = nngp.ndim - 2
+    if n_s:
         axes = tuple(range(n_s))
         nngp, var1, var2 = (jnp.sum(a, axis=axes) for a in (nngp, var1, var2))
     # q12 > (1 - v) sqrt(q11 q22), squared to avoid the square roots.
     near = (nngp > 0) & (nngp * nngp > (1 - NEAR_DUPLICATE_VERSINE) ** 2 * var1 * var2)
-    if ctx.same is not None:
-        near = near & ~ctx.same
-    ctx.near.append(jnp.any(near))
+    if same is not None:
+        near = near & ~same
+    return jnp.any(near)
 
 
 def _activation_with_distance(state, activation, same):
@@ -578,8 +616,9 @@ def _activation_with_distance(state, activation, same):
         dist = jnp.where(same, 0.0, dist)
         dvar = jnp.where(same, 0.0, dvar)
     ntk = None if state.ntk is None else state.ntk * k_dot
+    dist = jnp.maximum(dist, 0.0)
     return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk,
-                          is_gaussian=False, dist=(jnp.maximum(dist, 0.0), dvar))
+                          is_gaussian=False, dist=(dist, dvar))
 
 
 def _self_dual(activation, var, spatial):
@@ -795,7 +834,16 @@ def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None,
     last_pool = _last_pool(net)
     full = last_pool >= 0 and x1.ndim > 2
     state = _input_state(x1, x2, same, symmetric, full, compute_ntk, distances)
-    ctx = _Context(scales, same, last_pool, x2 is None, record, watch_near)
+    # Watched at the input and the output only: one pass over arrays that
+    # exist anyway (a reduction inside the fused recursion doubled its
+    # time). ReLU-family activations and Dense/Conv layers with a bias only
+    # increase the correlation of a pair (sin t - t cos t >= 0), so the
+    # output sees every pair that came near on the way; sign-like layers
+    # (theta -> ~sqrt(theta)) see their closest pairs at the input.
+    near = None
+    if watch_near:
+        near = has_near_pairs(state.nngp, state.var1, state.var2, same)
+    ctx = _Context(scales, same, last_pool, x2 is None, record)
     (state,) = _apply(net, [state], ctx)
     if state.spatial:
         raise ValueError(
@@ -806,10 +854,7 @@ def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None,
     if ntk is not None and not _is_array(ntk):
         ntk = jnp.zeros_like(state.nngp)  # no linear layer: Theta = 0
     if watch_near:
-        near = jnp.zeros((), dtype=bool)
-        for flag in ctx.near:
-            near = near | flag
-        return state.nngp, ntk, near
+        return state.nngp, ntk, near, (state.var1, state.var2)
     return state.nngp, ntk
 
 
@@ -858,14 +903,16 @@ def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=
         price of ``n1 n2 C`` input differences (see :func:`carries_distance`;
         a no-op where that is False).
     watch_near : bool, default=False
-        Also return whether some pair not in ``same`` reached an arc-cosine
-        activation with ``1 - rho < NEAR_DUPLICATE_VERSINE`` (ignored with
-        ``distances``; always False where :func:`carries_distance` is).
+        Also return whether some pair not in ``same`` has ``1 - rho <
+        NEAR_DUPLICATE_VERSINE`` at the input, and the output variances
+        ``(var1, var2)`` for the same check on the output (see
+        :func:`has_near_pairs`; ignored with ``distances``; False and None
+        where :func:`carries_distance` is False).
 
     Returns
     -------
     nngp, ntk : jax arrays of shape (n1, n2) (ntk None if not computed)
-    near : jax bool scalar, only with ``watch_near``
+    near, (var1, var2) : only with ``watch_near``
     """
     if same is None and symmetric:
         same = jnp.eye(x1.shape[0], dtype=bool)
@@ -874,7 +921,7 @@ def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=
     out = _run(net, _rows(scales), x1, x2, same, symmetric, compute_ntk,
                distances=distances and carry, watch_near=watch)
     if watch_near and not watch:
-        out = out + (jnp.zeros((), dtype=bool),)
+        out = out + (jnp.zeros((), dtype=bool), None)
     return out
 
 
