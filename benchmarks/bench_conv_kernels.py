@@ -54,12 +54,15 @@ def main():
     parser.add_argument("--nt-repeats", type=int, default=1, help="neural-tangents")
     parser.add_argument("--fraction", type=float, default=1.0,
                         help="run N * fraction rows (rounded to NT's batch size)")
+    parser.add_argument("--legacy-python", type=Path, default=LEGACY,
+                        help="python of the legacy environment (neural-tangents 0.6.5)")
     args = parser.parse_args()
+    legacy = args.legacy_python
     sys.path.insert(0, str(WORKER.parent))
     from _conv_kernel_worker import CASES
-    have_legacy = LEGACY.exists()
+    have_legacy = legacy.exists()
     if not have_legacy:
-        print(f"(no legacy environment at {LEGACY}: run `make test-reference`; "
+        print(f"(no legacy environment at {legacy}: run `make test-reference`; "
               "the neural-tangents column is skipped)")
     print(f"{'case':>4} {'N':>5} {'ours s':>8} {'ours MB':>8} {'NT s':>8} {'NT MB':>8} "
           f"{'NT/ours':>8} {'max rel diff':>13}  (times: ours | NT)", flush=True)
@@ -73,7 +76,7 @@ def main():
                 print(case, "ours error:", ours["error"], flush=True)
                 continue
             if have_legacy:
-                nt = run_worker(LEGACY, "nt", case, args.nt_repeats, theirs_path, n)
+                nt = run_worker(legacy, "nt", case, args.nt_repeats, theirs_path, n)
             else:
                 nt = {"error": "no legacy environment"}
             if "error" in nt:

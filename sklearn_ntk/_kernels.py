@@ -31,9 +31,11 @@ from ._recursion import (
     _materialise,
     carries_distance,
     has_near_pairs,
+    is_chain,
     mlp_net,
     net_diagonals,
     net_kernels,
+    net_kernels_staged,
     plan,
     same_input_mask,
     split_scales,
@@ -183,6 +185,24 @@ def _combine(nngp, ntk, want_nngp, want_ntk):
     # the same bits for the NTK and within 5e-16 (relative to the largest
     # entry) for the NNGP.
     return (jax.lax.complex(nngp, ntk),)
+
+
+def _staged_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
+                 distances=None):
+    """:func:`_kernel_tile` for image networks without branches, run one
+    compiled program per layer (see ``net_kernels_staged``): 2-3x faster
+    on CPU and far quicker to compile than one program for the whole net."""
+    # Every tile takes the masked programs (a tile without identical rows
+    # gets an all-False mask): one compilation per layer instead of two,
+    # for a select per entry.
+    if ids1 is None:
+        same = jnp.zeros((x1.shape[0], x2.shape[0]), dtype=bool)
+    else:
+        same = same_input_mask(ids1, ids2)
+    out = net_kernels_staged(x1, x2, scales, net=net, compute_ntk=want_ntk,
+                             same=same, distances=bool(distances),
+                             watch_near=distances is False)
+    return _combine(*out[:2], want_nngp, want_ntk) + tuple(out[2:])
 
 
 @functools.partial(jax.jit, static_argnames=("net",))
@@ -754,16 +774,17 @@ def compute_kernels(
     # of distinct rows is computed again carrying the pairs' distances
     # (compiled only when some tile needs it); see the Notes.
     watch = carries_distance(skeleton, x1.shape[1:])
+    tile = _staged_tile if x1.ndim > 2 and is_chain(skeleton) else _kernel_tile
 
     def tile_fn(a, b, ids_a, ids_b):
         args = (jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
                 ids_a, ids_b, jnp.asarray(scales, dtype=out_dtype))
         kwargs = dict(net=skeleton, want_nngp=want_nngp, want_ntk=want_ntk)
         if not watch:
-            return _kernel_tile(*args, **kwargs)
-        *tiles, near = _kernel_tile(*args, **kwargs, distances=False)
+            return tile(*args, **kwargs)
+        *tiles, near = tile(*args, **kwargs, distances=False)
         if bool(near):
-            tiles = _kernel_tile(*args, **kwargs, distances=True)
+            tiles = tile(*args, **kwargs, distances=True)
         return tuple(tiles)
 
     n2 = x1.shape[0] if x2 is None else x2.shape[0]

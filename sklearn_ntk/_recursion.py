@@ -79,6 +79,8 @@ __all__ = [
     "carries_distance",
     "NEAR_DUPLICATE_VERSINE",
     "has_near_pairs",
+    "net_kernels_staged",
+    "is_chain",
 ]
 
 
@@ -460,8 +462,9 @@ def _window_sum(array, axes, window, stride, padding):
     return total
 
 
-def _conv_average(array, state, layer):
-    """``mean_o array[p + o, p' + o]`` over the filter offsets ``o``."""
+def _conv_average(array, state, layer, divide=True):
+    """``mean_o array[p + o, p' + o]`` over the filter offsets ``o`` (the
+    sum when not ``divide``)."""
     if not _is_array(array):
         return array
     n_s = len(state.spatial)
@@ -470,7 +473,7 @@ def _conv_average(array, state, layer):
         axes = (k, n_s + k) if state.full else (k,)
         array = _window_sum(array, axes, layer.filter_shape[k], strides[k],
                             layer.padding)
-    return array / math.prod(layer.filter_shape)
+    return array / math.prod(layer.filter_shape) if divide else array
 
 
 def _affine(array, w2, b2):
@@ -502,14 +505,16 @@ def _linear(state, layer, ctx):
         fan_in = state.channels
         out_channels = layer.out_dim
         spatial = state.spatial
-    nngp = mix(state.nngp)
+    # A staged convolution passes its NNGP and NTK already averaged.
+    mix_pair = (lambda array: array) if getattr(ctx, "premixed", False) else mix
+    nngp = mix_pair(state.nngp)
     new_nngp = _affine(nngp, w2, b2)
     ntk = state.ntk
     if ntk is not None:
         if layer.parameterization == "ntk":
-            ntk = new_nngp + w2 * mix(ntk)
+            ntk = new_nngp + w2 * mix_pair(ntk)
         else:
-            ntk = fan_in * nngp + w2 * mix(ntk) + (1.0 if has_bias else 0.0)
+            ntk = fan_in * nngp + w2 * mix_pair(ntk) + (1.0 if has_bias else 0.0)
     if ctx.diagonal_batch:
         var1 = var2 = new_nngp
     else:
@@ -1069,3 +1074,164 @@ def plan(net, row_shape, compute_ntk=True):
             window = getattr(layer, "filter_shape", None) or layer.window_shape
             linear_entries += size * sum(window)
     return Plan(full, entries, activation_entries, linear_entries)
+
+
+# ---------------------------------------------------------------------------
+# Staged execution: one compiled program per layer (images)
+# ---------------------------------------------------------------------------
+#
+# Compiled as one program, an image network's recursion runs 2-3x slower on
+# CPU than layer by layer, and compiles for tens of seconds: XLA's CPU
+# backend fuses each convolution's shifted reads into every consumer loop
+# (recomputing them), splits an activation's NNGP and NTK into sibling loops
+# that each evaluate the shared square roots and arc-cosines, and ignores
+# optimisation barriers. Run layer by layer, every layer is one small
+# program whose outputs are materialised once: the NNGP and NTK travel
+# between layers as one complex array ``nngp + 1j * ntk``, so that the one
+# loop writing it evaluates each square root and arc-cosine once (a complex
+# element needs both parts in the same iteration). Identical layers on
+# identical shapes share one compiled program, so the three convolutions of
+# a 3-layer CNN compile once. The values are those of :func:`net_kernels`
+# (the same operations; only where arrays are stored differs).
+
+#: How the NTK travels between stages: absent (not computed), the float 0
+#: before the first linear layer, or packed with the NNGP.
+_NTK_ABSENT, _NTK_ZERO, _NTK_PACKED = "absent", "zero", "packed"
+
+
+def is_chain(net):
+    """Whether ``net`` is a plain chain of layers (no residual branches),
+    the networks :func:`net_kernels_staged` runs."""
+    if isinstance(net, L.Serial):
+        return all(is_chain(sub) for sub in net.layers)
+    return not isinstance(net, (L.Parallel, L.FanOut, L.FanInSum))
+
+
+def _state_from(var1, pair, var2, dist, ntk_kind, static):
+    if ntk_kind == _NTK_PACKED:
+        nngp, ntk = jnp.real(pair), jnp.imag(pair)
+    else:
+        nngp, ntk = pair, (0.0 if ntk_kind == _NTK_ZERO else None)
+    if dist is not None:  # packed like the kernels: dist + 1j * dvar
+        dist = (jnp.real(dist), jnp.imag(dist))
+    spatial, full, channels, is_gaussian = static
+    return _State(var1=var1, nngp=nngp, var2=var2, ntk=ntk, spatial=spatial,
+                  full=full, channels=channels, is_gaussian=is_gaussian,
+                  dist=dist)
+
+
+def _pack(state):
+    """``(var1, pair, var2, dist)`` and the static description of ``state``."""
+    if state.ntk is None:
+        kind, pair = _NTK_ABSENT, state.nngp
+    elif not _is_array(state.ntk):
+        kind, pair = _NTK_ZERO, state.nngp
+    else:
+        kind, pair = _NTK_PACKED, jax.lax.complex(state.nngp, state.ntk)
+    dist = None if state.dist is None else jax.lax.complex(*state.dist)
+    static = (state.spatial, state.full, state.channels, state.is_gaussian)
+    return (state.var1, pair, state.var2, dist), kind, static
+
+
+#: Output description of each compiled stage, recorded while it is traced.
+_STAGE_OUTPUTS = {}
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "static", "ntk_kind",
+                                             "diagonalise"))
+def _stage(var1, pair, var2, dist, scale, same, *, layer, static, ntk_kind,
+           diagonalise):
+    state = _state_from(var1, pair, var2, dist, ntk_kind, static)
+    if diagonalise:
+        state = _to_diagonal(state)
+    ctx = _Context([scale], same, -1, False)
+    if isinstance(layer, L.Conv) and ntk_kind == _NTK_PACKED:
+        # Sum the shifted slices of the packed array once: a complex
+        # addition adds both parts, and one loop reads each element once.
+        summed = _conv_average(pair, state, layer, divide=False)
+        count = math.prod(layer.filter_shape)
+        ctx.premixed = True
+        mixed = state._replace(nngp=jnp.real(summed) / count,
+                               ntk=jnp.imag(summed) / count)
+        out = _linear(mixed, layer, ctx)
+    elif isinstance(layer, L._ActivationLayer):
+        out = _activation(state, layer, ctx)
+    else:
+        rule = _LEAF_RULES.get(type(layer))
+        if rule is None:
+            raise TypeError(f"{layer!r} is not a layer of sklearn_ntk.layers.")
+        out = rule(state, layer, ctx)
+    arrays, kind, out_static = _pack(out)
+    _STAGE_OUTPUTS[(layer, static, ntk_kind, diagonalise)] = (kind, out_static)
+    return arrays
+
+
+@functools.partial(jax.jit, static_argnames=("full", "compute_ntk", "distances"))
+def _input_stage(x1, x2, same, *, full, compute_ntk, distances=False):
+    arrays, _, _ = _pack(_input_state(x1, x2, same, False, full, compute_ntk,
+                                      distances))
+    return arrays
+
+
+@jax.jit
+def _near_stage(var1, pair, var2, same):
+    return has_near_pairs(jnp.real(pair), var1, var2, same)
+
+
+def net_kernels_staged(x1, x2, scales, *, net, compute_ntk=True, same=None,
+                       distances=False, watch_near=False):
+    """:func:`net_kernels` of a chain of layers (:func:`is_chain`), run as one
+    compiled program per layer (see the section comment above); call it
+    outside ``jax.jit``.
+
+    Parameters
+    ----------
+    x1 : jax array of shape (n1, *spatial, channels)
+    x2 : jax array of shape (n2, *spatial, channels)
+    scales : array of shape (n_linear_layers, 2)
+    net : Layer
+        The skeleton (see :func:`split_scales`), a chain of layers.
+    compute_ntk : bool
+    same : bool array of shape (n1, n2) or None
+        Pairs known to be the same input: exact ``rho = 1`` there.
+    distances, watch_near : bool
+        As in :func:`net_kernels` (the near-duplicate flag is checked on the
+        input and output stages' arrays).
+
+    Returns
+    -------
+    nngp, ntk : jax arrays of shape (n1, n2) (ntk None if not computed)
+    near : jax bool scalar, only with ``watch_near``
+    """
+    last_pool = _last_pool(net)
+    full = last_pool >= 0 and x1.ndim > 2
+    carry = carries_distance(net, x1.shape[1:])
+    watch = watch_near and carry and not distances
+    arrays = _input_stage(x1, x2, same, full=full, compute_ntk=compute_ntk,
+                          distances=distances and carry)
+    near = _near_stage(*arrays[:3], same) if watch else jnp.zeros((), dtype=bool)
+    kind = _NTK_ZERO if compute_ntk else _NTK_ABSENT
+    static = (tuple(x1.shape[1:-1]), full, x1.shape[-1], False)
+    rows = iter(_rows(scales))
+    for index, layer in enumerate(_leaves(net)):
+        if isinstance(layer, L.Identity):
+            continue
+        scale = next(rows) if isinstance(layer, _LINEAR) else None
+        diagonalise = static[1] and index > last_pool
+        arrays = _stage(*arrays, scale, same, layer=layer, static=static,
+                        ntk_kind=kind, diagonalise=diagonalise)
+        kind, static = _STAGE_OUTPUTS[(layer, static, kind, diagonalise)]
+    if static[0]:
+        raise ValueError(
+            f"the network's output still has spatial dimensions {static[0]}; "
+            "end it with Flatten() or GlobalAvgPool() (then Dense(1)), as a "
+            "stax network whose kernel is a matrix does.")
+    if watch:
+        near = near | _near_stage(*arrays[:3], same)
+    state = _state_from(*arrays, kind, static)
+    ntk = state.ntk
+    if ntk is not None and not _is_array(ntk):
+        ntk = jnp.zeros_like(state.nngp)  # no linear layer: Theta = 0
+    if watch_near:
+        return state.nngp, ntk, near
+    return state.nngp, ntk

@@ -263,6 +263,11 @@ def test_conv_near_duplicates_match_high_precision(rng):
             worst = max(worst, float(abs(D(float(got)) - want) / abs(want)))
     # Two conv layers of 9-term sums, then a 9-position mean: as depth 3.
     assert worst <= TOLERANCE[3], worst
+    # compute_kernels runs image chains layer by layer (staged programs):
+    # the near-duplicate tile takes the same distance-carrying formulas.
+    staged = compute_kernels(x1, x2, architecture=net)
+    for got, want in zip(staged, kernels):
+        np.testing.assert_allclose(np.diag(got), np.diag(want), rtol=1e-14, atol=0)
 
 
 def test_smooth_duals_need_no_distances(rng):
