@@ -1148,6 +1148,8 @@ def _stage(var1, pair, var2, dist, scale, same, *, layer, static, ntk_kind,
     if isinstance(layer, L.Conv) and ntk_kind == _NTK_PACKED:
         # Sum the shifted slices of the packed array once: a complex
         # addition adds both parts, and one loop reads each element once.
+        if diagonalise:  # ``pair`` is still the full form
+            pair = jax.lax.complex(state.nngp, state.ntk)
         summed = _conv_average(pair, state, layer, divide=False)
         count = math.prod(layer.filter_shape)
         ctx.premixed = True
