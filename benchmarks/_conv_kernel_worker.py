@@ -1,7 +1,7 @@
 """Times one convolutional kernel implementation in a fresh process.
 
 Usage: python _conv_kernel_worker.py {ours,nt} CASE REPEATS OUT.npz [N]
-Prints one JSON line: {"median_s", "times_s", "peak_rss_mb"} and saves the
+Prints one JSON line: {"cold_s", "warm_s", "times_s", "peak_rss_mb"} and saves the
 first rows of both kernels to OUT.npz for the comparison. Runs under the
 current environment (ours) or the legacy one (nt); the networks are written
 once against either layer module (the port from stax is the import).
@@ -103,7 +103,9 @@ def main():
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.savez(path, nngp=result[0][:CHECK_ROWS], ntk=result[1][:CHECK_ROWS])
-    print(json.dumps({"median_s": float(np.median(times)), "times_s": times,
+    # Cold: the first call (with compilation); warm: the median of the rest.
+    warm = float(np.median(times[1:])) if len(times) > 1 else None
+    print(json.dumps({"cold_s": times[0], "warm_s": warm, "times_s": times,
                       "peak_rss_mb": peak}))
 
 

@@ -31,7 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import erf
 
-from ._numerics import arccos, correlation, safe_sqrt
+from ._numerics import (
+    angle_from_distance,
+    arccos,
+    correlation,
+    safe_sqrt,
+    sine_minus_theta_cosine,
+)
 
 __all__ = [
     "Activation",
@@ -42,6 +48,8 @@ __all__ = [
     "resolve_activation",
     "dual",
     "dual_diag",
+    "dual_distance",
+    "has_distance_form",
     "forward",
 ]
 
@@ -52,6 +60,7 @@ class ActivationFamily(NamedTuple):
     dual: Callable
     diag: Callable
     forward: Optional[Callable]
+    distance: Optional[Callable] = None
 
 
 class _Named(NamedTuple):
@@ -86,9 +95,18 @@ _FAMILIES = {}
 NAMED_ACTIVATIONS = {}
 
 
-def register_family(name, dual, diag, forward=None):
-    """Register an activation family (used by this module and extensions)."""
-    _FAMILIES[name] = ActivationFamily(dual, diag, forward)
+def register_family(name, dual, diag, forward=None, distance=None):
+    """Register an activation family (used by this module and extensions).
+
+    ``distance`` (optional) is the family's form for near-duplicates:
+    ``distance(q11, q12, q22, dist, dvar, **params) -> (k, k_dot, dist_out,
+    dvar_out)``, where ``dist = q11 + q22 - 2 q12`` is the squared distance
+    of the pre-activations and ``dvar = q11 - q22``, both known more
+    accurately than ``q12`` and the variances alone, and ``dist_out =
+    E[(phi(u) - phi(v))^2]``, ``dvar_out = E[phi(u)^2] - E[phi(v)^2]`` are
+    computed without cancellation (see :func:`dual_distance`).
+    """
+    _FAMILIES[name] = ActivationFamily(dual, diag, forward, distance)
 
 
 def register_named(name, family, defaults=None, to_family=None):
@@ -101,6 +119,29 @@ def register_named(name, family, defaults=None, to_family=None):
 def dual(activation, q11, q12, q22):
     """``(E[phi(u)phi(v)], E[phi'(u)phi'(v)])`` for the resolved activation."""
     return _FAMILIES[activation.family].dual(q11, q12, q22, **dict(activation.params))
+
+
+def has_distance_form(activation):
+    """Whether the activation's family has a near-duplicate form (see
+    :func:`dual_distance`): the arc-cosine families, whose kernels take the
+    angle ``theta = arccos(rho)``."""
+    return _FAMILIES[activation.family].distance is not None
+
+
+def dual_distance(activation, q11, q12, q22, dist, dvar):
+    """``(k, k_dot, dist_out, dvar_out)``: the dual activation with the angle
+    taken from the squared distance ``dist = E[(u - v)^2]`` and the variance
+    difference ``dvar = q11 - q22``.
+
+    ``arccos(rho)`` turns the rounding of ``q12`` (absolute ``eps q``) into
+    an error ``eps / theta`` in ``theta`` near ``rho = 1``; from ``dist``,
+    accurate to a relative ``eps``, ``sin(theta / 2)`` and hence ``theta``
+    keep full relative accuracy. ``dist_out = E[(phi(u) - phi(v))^2]`` and
+    ``dvar_out = E[phi(u)^2] - E[phi(v)^2]`` are the next layer's, from
+    cancellation-free closed forms.
+    """
+    return _FAMILIES[activation.family].distance(
+        q11, q12, q22, dist, dvar, **dict(activation.params))
 
 
 def dual_diag(activation, q):
@@ -229,6 +270,22 @@ def _ab_relu_dual(q11, q12, q22, *, a, b):
     return k, k_dot
 
 
+def _ab_relu_distance(q11, q12, q22, dist, dvar, *, a, b):
+    # The same kernel with theta from the distance (near-duplicates), and
+    # E[(phi(u) - phi(v))^2] = h q11 + h q22 - 2 k with h = (a^2 + b^2)/2,
+    # rewritten without cancellation:
+    # h (s1 - s2)^2 + 2 s1 s2 [h (1 - cos t) - c (sin t - t cos t)].
+    angle = angle_from_distance(q11, q22, dist, dvar)
+    c = (a - b) ** 2 / (2 * math.pi)
+    half = (a * a + b * b) / 2
+    k_dot = half - c * angle.theta
+    k = angle.scale * (c * angle.sine + k_dot * angle.cosine)
+    deficit = sine_minus_theta_cosine(angle.theta, angle.sine, angle.cosine)
+    dist_out = half * angle.gap + 2 * angle.scale * (
+        half * angle.versine - c * deficit)
+    return k, k_dot, dist_out, half * dvar
+
+
 def _ab_relu_diag(q, *, a, b):
     half = (a * a + b * b) / 2
     return half * q, half * jnp.ones_like(q)
@@ -238,7 +295,8 @@ def _ab_relu_forward(x, *, a, b):
     return a * jnp.minimum(x, 0) + b * jnp.maximum(x, 0)
 
 
-register_family("ab_relu", _ab_relu_dual, _ab_relu_diag, _ab_relu_forward)
+register_family("ab_relu", _ab_relu_dual, _ab_relu_diag, _ab_relu_forward,
+                _ab_relu_distance)
 register_named("relu", "ab_relu", {}, lambda: {"a": 0.0, "b": 1.0})
 register_named(
     "leaky_relu", "ab_relu", {"alpha": 0.01}, lambda alpha: {"a": alpha, "b": 1.0}

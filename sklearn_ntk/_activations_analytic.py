@@ -57,7 +57,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._activations import register_family, register_named
-from ._numerics import correlation, safe_rsqrt, safe_sqrt
+from ._numerics import (
+    angle_from_distance,
+    correlation,
+    safe_rsqrt,
+    safe_sqrt,
+    sine_minus_theta_cosine,
+)
 
 __all__ = []  # everything is reached through the registry
 
@@ -275,7 +281,19 @@ def _sign_diag(q):
     return k, jnp.zeros_like(k)
 
 
-register_family("sign", _sign_dual, _sign_diag, jnp.sign)
+def _sign_distance(q11, q12, q22, dist, dvar):
+    # E[(sign u - sign v)^2] = 4 P(sign u != sign v) = 4 theta / pi when
+    # both variances are positive; otherwise diag1 + diag2 - 2 k.
+    angle = angle_from_distance(q11, q22, dist, dvar)
+    k = 1 - angle.theta * (2 / math.pi)
+    diag1, _ = _sign_diag(q11)
+    diag2, _ = _sign_diag(q22)
+    dist_out = jnp.where(angle.scale > 0, angle.theta * (4 / math.pi),
+                         diag1 + diag2 - 2 * k)
+    return k, jnp.zeros_like(k), dist_out, diag1 - diag2
+
+
+register_family("sign", _sign_dual, _sign_diag, jnp.sign, _sign_distance)
 register_named("sign", "sign")
 
 
@@ -395,6 +413,54 @@ def _rectified_monomial_dual(q11, q12, q22, *, degree):
     return k, degree * degree * scale ** (degree - 1) * j_lower / _TWO_PI
 
 
+def _arc_cosine_deficits(angle, degree):
+    """``J_m(0) - J_m(theta)`` for ``m = degree - 1`` and ``degree``, without
+    cancellation, with ``J_m(theta)`` for ``m = degree - 2, degree - 1``.
+
+    ``J_0(0) - J_0 = theta``, ``J_1(0) - J_1 = pi (1 - cos) - (sin - theta
+    cos)`` and, from the recurrence of :func:`_arc_cosine` with
+    ``J_m(0) = pi (2m - 1)!!``, ``J_n(0) - J_n = (2n - 1) [(1 - cos)
+    J_{n-1}(0) + cos (J_{n-1}(0) - J_{n-1})] - (n - 1)^2 sin^2 J_{n-2}``
+    (the two terms are of the same order, so at most about one bit cancels).
+    """
+    theta, sine, cosine = angle.theta, angle.sine, angle.cosine
+    j_values = [math.pi - theta]
+    deficits = [theta]
+    if degree >= 1:
+        j_values.append(sine + (math.pi - theta) * cosine)
+        deficits.append(math.pi * angle.versine
+                        - sine_minus_theta_cosine(theta, sine, cosine))
+    for n in range(2, degree + 1):
+        at_zero = math.pi * _double_factorial(2 * n - 3)
+        j_values.append((2 * n - 1) * cosine * j_values[-1]
+                        + (n - 1) ** 2 * sine * sine * j_values[-2])
+        deficits.append((2 * n - 1) * (angle.versine * at_zero + cosine * deficits[-1])
+                        - (n - 1) ** 2 * sine * sine * j_values[-3])
+    return j_values, deficits
+
+
+def _rectified_monomial_distance(q11, q12, q22, dist, dvar, *, degree):
+    # E[(phi(u) - phi(v))^2] with E[phi(u)^2] = (2n-1)!! q11^n / 2:
+    # (2n-1)!!/2 (s1^n - s2^n)^2 + (s1 s2)^n (J_n(0) - J_n(theta)) / pi,
+    # with q11^n - q22^n = dvar sum_k q11^k q22^(n-1-k) (no cancellation).
+    angle = angle_from_distance(q11, q22, dist, dvar)
+    j_values, deficits = _arc_cosine_deficits(angle, degree)
+    scale = angle.scale
+    k = scale**degree * j_values[degree] / _TWO_PI
+    roots1, roots2 = safe_sqrt(q11), safe_sqrt(q22)
+    power_gap = dvar * sum(q11**i * q22 ** (degree - 1 - i) for i in range(degree))
+    root_sum = roots1**degree + roots2**degree
+    root_gap = power_gap / jnp.where(root_sum > 0, root_sum, 1.0)
+    half_factorial = _double_factorial(2 * degree - 1) / 2
+    dist_out = (half_factorial * root_gap**2
+                + scale**degree * deficits[degree] / math.pi)
+    dvar_out = half_factorial * power_gap
+    if degree == 0:
+        return k, jnp.zeros_like(k), dist_out, jnp.zeros_like(dist_out)
+    k_dot = degree * degree * scale ** (degree - 1) * j_values[degree - 1] / _TWO_PI
+    return k, k_dot, dist_out, dvar_out
+
+
 def _double_factorial(n):
     return math.prod(range(n, 0, -2))
 
@@ -413,7 +479,7 @@ def _rectified_monomial_forward(x, *, degree):
 
 register_family(
     "rectified_monomial", _rectified_monomial_dual, _rectified_monomial_diag,
-    _rectified_monomial_forward,
+    _rectified_monomial_forward, _rectified_monomial_distance,
 )
 register_named(
     "rectified_monomial", "rectified_monomial", {"degree": 1},

@@ -6,10 +6,15 @@ derivative exactly where kernels are evaluated most often: on the diagonal
 marginal-likelihood optimisation of the GP kernels.
 """
 
+import math
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-__all__ = ["safe_sqrt", "safe_rsqrt", "correlation", "arccos"]
+__all__ = ["safe_sqrt", "safe_rsqrt", "correlation", "arccos",
+           "angle_from_distance", "arccos_from_half_versine",
+           "sine_minus_theta_cosine"]
 
 
 @jax.custom_jvp
@@ -129,3 +134,88 @@ def _arccos_jvp(primals, tangents):
         inside, -jax.lax.rsqrt(jnp.where(inside, sine_squared, 1.0)), 0.0
     )
     return arccos(x), derivative * x_dot
+
+
+class DistanceAngle(NamedTuple):
+    """The angle between two Gaussian pre-activations, from their distance.
+
+    Attributes (all broadcast to the shape of ``q12``): ``scale`` is
+    ``sqrt(q11 q22)``, ``gap`` is ``(sqrt(q11) - sqrt(q22))^2``, ``theta``,
+    ``sine`` and ``cosine`` are the angle and its sine and cosine, and
+    ``versine`` is ``1 - cos(theta)`` without cancellation.
+    """
+
+    scale: jnp.ndarray
+    gap: jnp.ndarray
+    theta: jnp.ndarray
+    sine: jnp.ndarray
+    cosine: jnp.ndarray
+    versine: jnp.ndarray
+
+
+def arccos_from_half_versine(half_versine):
+    """``arccos(1 - 2 h)`` for ``h = sin^2(theta / 2)`` in ``[0, 1]``.
+
+    The branches of :func:`arccos` with ``(1 - x) / 2 = h`` given rather
+    than computed: near ``theta = 0``, ``theta = 2 asin(sqrt(h))`` keeps the
+    relative accuracy of ``h`` (``arccos`` of a rounded ``x`` near 1 would
+    not). Vectorised like :func:`arccos`.
+    """
+    x = 1.0 - 2.0 * half_versine
+    small = jnp.abs(x) <= 0.5
+    low = half_versine < 0.25
+    z = jnp.where(small, x * x, jnp.where(low, half_versine, 1.0 - half_versine))
+    s = jnp.where(small, jnp.abs(x), jnp.sqrt(z))
+    asin_s = s + s * _asin_correction(z)
+    middle = jnp.pi / 2 - jnp.where(x < 0, -asin_s, asin_s)
+    ends = jnp.where(low, 2.0 * asin_s, jnp.pi - 2.0 * asin_s)
+    return jnp.where(small, middle, ends)
+
+
+def angle_from_distance(q11, q22, dist, dvar):
+    """The angle of ``(u, v) ~ N(0, [[q11, q12], [q12, q22]])`` from
+    ``dist = E[(u - v)^2] = q11 + q22 - 2 q12`` and
+    ``dvar = q11 - q22 = E[(u - v)(u + v)]``, both carried without
+    cancellation.
+
+    ``theta = arccos(q12 / sqrt(q11 q22))`` loses ``eps / theta`` near
+    ``theta = 0``: the rounding of ``q12`` (an absolute ``eps q``) is all
+    of ``1 - rho``. Here
+    ``dist - gap = 2 (sqrt(q11 q22) - q12) = 4 sqrt(q11 q22) sin^2(theta / 2)``
+    with ``gap = (sqrt(q11) - sqrt(q22))^2 = dvar^2 / (sqrt(q11) +
+    sqrt(q22))^2`` gives ``sin^2(theta / 2)``, hence ``theta`` (see
+    :func:`arccos_from_half_versine`), its sine and cosine, to a few ulps
+    relative. (The difference of the rounded variances would leave an
+    absolute ``eps q`` in the standard deviations' difference, as large as
+    the whole ``dist`` of rows at ``theta = 1e-15``.) A zero variance gives
+    ``theta = pi / 2`` (``rho = 0``, as :func:`correlation`).
+    """
+    root1, root2 = safe_sqrt(q11), safe_sqrt(q22)
+    scale = root1 * root2
+    positive = scale > 0
+    gap = (dvar / jnp.where(positive, root1 + root2, 1.0)) ** 2
+    half_versine = (dist - gap) / (4 * jnp.where(positive, scale, 1.0))
+    half_versine = jnp.where(positive, jnp.clip(half_versine, 0.0, 1.0), 0.5)
+    theta = arccos_from_half_versine(half_versine)
+    sine = 2.0 * jnp.sqrt(half_versine * (1.0 - half_versine))
+    return DistanceAngle(scale, gap, theta, sine, 1.0 - 2.0 * half_versine,
+                         2.0 * half_versine)
+
+
+def sine_minus_theta_cosine(theta, sine, cosine):
+    """``sin(theta) - theta cos(theta)`` (about ``theta^3 / 3``) without
+    cancellation: its Taylor series below ``theta = 1/2``, where the direct
+    difference would lose ``log2(3 / theta^2)`` bits, the direct form above
+    (at most 3.6 bits lost at ``theta = 1/2``, with one more from the terms).
+
+    The series is ``sum_k (-1)^(k+1) 2k theta^(2k+1) / (2k+1)!``; nine terms
+    leave a truncation below 1e-17 relative at ``theta = 1/2``.
+    """
+    small = theta < 0.5
+    t = jnp.where(small, theta, 0.0)
+    t2 = t * t
+    total = jnp.zeros_like(t)
+    for k in range(9, 0, -1):  # Horner in theta^2, highest term first
+        total = total * t2 + (-1.0) ** (k + 1) * 2 * k / math.factorial(2 * k + 1)
+    series = total * t2 * t
+    return jnp.where(small, series, sine - theta * cosine)

@@ -64,7 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import layers as L
-from ._activations import dual, dual_diag
+from ._activations import dual, dual_diag, dual_distance, has_distance_form
 
 __all__ = [
     "kernel_recursion",
@@ -76,6 +76,11 @@ __all__ = [
     "plan",
     "Plan",
     "same_input_mask",
+    "carries_distance",
+    "NEAR_DUPLICATE_VERSINE",
+    "has_near_pairs",
+    "net_kernels_staged",
+    "is_chain",
 ]
 
 
@@ -173,7 +178,11 @@ class _State(NamedTuple):
     for the diagonal of a kernel. ``var1``/``var2``: each row with itself,
     with the same spatial axes and row axes ``(n1, 1)``/``(1, n2)`` (or
     ``(n,)``). ``ntk`` is the float 0.0 before the first linear layer and
-    None when the NTK is not computed.
+    None when the NTK is not computed. ``dist`` (diagonal form only, None
+    unless requested) is the pair ``(var1 + var2 - 2 nngp, var1 - var2)``
+    for each pair of rows (the squared distance and the variance
+    difference), carried without cancellation for near-duplicates (see
+    :func:`carries_distance`).
     """
 
     var1: jnp.ndarray
@@ -184,6 +193,7 @@ class _State(NamedTuple):
     full: bool
     channels: int
     is_gaussian: bool
+    dist: object = None
 
 
 class _Context:
@@ -222,7 +232,8 @@ def _to_diagonal(state):
         return _diagonal_positions(array, spatial)
 
     return state._replace(var1=cut(state.var1), nngp=cut(state.nngp),
-                          var2=cut(state.var2), ntk=cut(state.ntk), full=False)
+                          var2=cut(state.var2), ntk=cut(state.ntk), full=False,
+                          dist=None)
 
 
 def _position_eye(spatial, n_rest):
@@ -247,10 +258,79 @@ def _variance_at(var, spatial, second):
 # ---------------------------------------------------------------------------
 
 
-def _input_state(x1, x2, same, symmetric, full, compute_ntk):
+def _pair_distances(a, b, channels, n_s):
+    """``(|x - x'|^2 / C, (|x|^2 - |x'|^2) / C)`` from the differences.
+
+    ``a`` is ``(*S, C, n)``, ``b`` is ``(*S, C, m)``; both results
+    ``(*S, n, m)``. ``|x|^2 + |x'|^2 - 2 x . x'`` would cancel for
+    near-duplicates (an absolute error ``eps |x|^2``), and so would
+    ``|x|^2 - |x'|^2``; ``sum_c (x_c - x'_c)^2`` and ``sum_c (x_c - x'_c)
+    (x_c + x'_c)`` keep a relative ``eps``. One pass per channel: no
+    ``(n, m, C)`` intermediate.
+    """
+    dist = dvar = None
+    for c in range(channels):
+        u = jnp.take(a, c, axis=n_s)[..., :, None]
+        v = jnp.take(b, c, axis=n_s)[..., None, :]
+        difference = u - v
+        dist_term, dvar_term = difference * difference, difference * (u + v)
+        dist = dist_term if dist is None else dist + dist_term
+        dvar = dvar_term if dvar is None else dvar + dvar_term
+    return dist / channels, dvar / channels
+
+
+#: Input pairs with a correlation above this get their distances from the
+#: differences of the rows; the others from the Gram matrix, whose
+#: cancellation costs them at most eps / (1 - rho) = 2.2e-15 relative.
+_EXACT_INPUT_CORRELATION = 0.9
+
+
+def _row_distances(x1, x2, nngp, cov1, cov2, same):
+    """:func:`_pair_distances` of 2-D rows, at the cost of a Gram matrix.
+
+    Only pairs with ``rho > 0.9`` need the differences of the rows (for the
+    others ``|x|^2 + |x'|^2 - 2 x . x'`` loses little); they are gathered,
+    at most ``2 n1`` of them (``n1 n2 C`` work when there are more), so that
+    a tile with a few near-duplicates costs little more than without.
+    """
+    n1, n2 = nngp.shape
+    channels = x1.shape[1]
+    gram_dist = cov1 + cov2 - 2 * nngp
+    gram_dvar = jnp.broadcast_to(cov1 - cov2, nngp.shape)
+    close = (nngp > 0) & (nngp * nngp > _EXACT_INPUT_CORRELATION**2 * cov1 * cov2)
+    if same is not None:
+        close = close & ~same  # their distances are 0 (set by the caller)
+    budget = 2 * n1
+
+    def gathered(_):
+        rows, cols = jnp.nonzero(close, size=budget, fill_value=n1)
+        u = jnp.take(x1, rows, axis=0, mode="clip")
+        v = jnp.take(x2, cols, axis=0, mode="clip")
+        difference = u - v
+        exact_dist = jnp.sum(difference * difference, axis=1) / channels
+        exact_dvar = jnp.sum(difference * (u + v), axis=1) / channels
+        return (gram_dist.at[rows, cols].set(exact_dist, mode="drop"),
+                gram_dvar.at[rows, cols].set(exact_dvar, mode="drop"))
+
+    def everywhere(_):
+        return _pair_distances(x1.T, x2.T, channels, 0)
+
+    dist, dvar = jax.lax.cond(jnp.sum(close) > budget, everywhere, gathered, None)
+    if same is not None:
+        dist, dvar = jnp.where(same, 0.0, dist), jnp.where(same, 0.0, dvar)
+    return jnp.maximum(dist, 0.0), dvar
+
+
+def _map_distance(fn, dist):
+    return None if dist is None else tuple(fn(part) for part in dist)
+
+
+def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
     """The input kernel ``x . x' / C`` in the requested form.
 
     ``x2`` is None for the diagonal of a kernel (row axes ``(n,)``).
+    ``distances`` adds the squared distances ``|x - x'|^2 / C`` (diagonal
+    form only), computed from the differences.
     """
     spatial = tuple(x1.shape[1:-1])
     channels = x1.shape[-1]
@@ -269,7 +349,10 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk):
             nngp = 0.5 * (nngp + nngp.T)
         if same is not None:
             nngp = jnp.where(same, cov1, nngp)
-        return _State(cov1, nngp, cov2, ntk, (), False, channels, False)
+        dist = None
+        if distances:
+            dist = _row_distances(x1, x2, nngp, cov1, cov2, same)
+        return _State(cov1, nngp, cov2, ntk, (), False, channels, False, dist)
 
     n_s = len(spatial)
     # Rows last: (n, *S, C) -> (*S, C, n).
@@ -297,7 +380,10 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk):
     var1, var2 = var1[..., :, None], var2[..., None, :]
     if same is not None:
         nngp = jnp.where(same, var1, nngp)
-    return _State(var1, nngp, var2, ntk, spatial, full, channels, False)
+    dist = None
+    if distances and not full:
+        dist = _pair_distances(a, b, channels, n_s)
+    return _State(var1, nngp, var2, ntk, spatial, full, channels, False, dist)
 
 
 _AXES = "abdefg"
@@ -376,8 +462,9 @@ def _window_sum(array, axes, window, stride, padding):
     return total
 
 
-def _conv_average(array, state, layer):
-    """``mean_o array[p + o, p' + o]`` over the filter offsets ``o``."""
+def _conv_average(array, state, layer, divide=True):
+    """``mean_o array[p + o, p' + o]`` over the filter offsets ``o`` (the
+    sum when not ``divide``)."""
     if not _is_array(array):
         return array
     n_s = len(state.spatial)
@@ -386,7 +473,7 @@ def _conv_average(array, state, layer):
         axes = (k, n_s + k) if state.full else (k,)
         array = _window_sum(array, axes, layer.filter_shape[k], strides[k],
                             layer.padding)
-    return array / math.prod(layer.filter_shape)
+    return array / math.prod(layer.filter_shape) if divide else array
 
 
 def _affine(array, w2, b2):
@@ -418,20 +505,25 @@ def _linear(state, layer, ctx):
         fan_in = state.channels
         out_channels = layer.out_dim
         spatial = state.spatial
-    nngp = mix(state.nngp)
+    # A staged convolution passes its NNGP and NTK already averaged.
+    mix_pair = (lambda array: array) if getattr(ctx, "premixed", False) else mix
+    nngp = mix_pair(state.nngp)
     new_nngp = _affine(nngp, w2, b2)
     ntk = state.ntk
     if ntk is not None:
         if layer.parameterization == "ntk":
-            ntk = new_nngp + w2 * mix(ntk)
+            ntk = new_nngp + w2 * mix_pair(ntk)
         else:
-            ntk = fan_in * nngp + w2 * mix(ntk) + (1.0 if has_bias else 0.0)
+            ntk = fan_in * nngp + w2 * mix_pair(ntk) + (1.0 if has_bias else 0.0)
     if ctx.diagonal_batch:
         var1 = var2 = new_nngp
     else:
         var1 = _affine(mix(state.var1), w2, b2)
         var2 = _affine(mix(state.var2), w2, b2)
-    return _State(var1, new_nngp, var2, ntk, spatial, state.full, out_channels, True)
+    # The bias is common to both rows: it cancels from their distance.
+    dist = _map_distance(lambda part: w2 * mix(part), state.dist)
+    return _State(var1, new_nngp, var2, ntk, spatial, state.full, out_channels,
+                  True, dist)
 
 
 # ---------------------------------------------------------------------------
@@ -458,6 +550,8 @@ def _activation(state, layer, ctx):
         if diagonal_batch:
             k, k_dot = dual_diag(activation, state.nngp)
             var1 = var2 = k
+        elif state.dist is not None:
+            return _activation_with_distance(state, activation, same)
         else:
             k, k_dot = _dual_masked(activation, state.var1, state.nngp,
                                     state.var2, same)
@@ -479,6 +573,57 @@ def _activation(state, layer, ctx):
             var2 = _self_dual(activation, state.var2, spatial)
     ntk = None if state.ntk is None else state.ntk * k_dot
     return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk, is_gaussian=False)
+
+
+#: Pairs of distinct rows whose correlation ``rho`` has ``1 - rho`` below
+#: this (``theta`` below 0.014) at the input or the output of the network
+#: make a tile take the distance-carrying recursion (see
+#: ``carries_distance``): ``arccos(rho)`` there loses ``eps / theta``
+#: (1.6e-14 at the threshold) in ``theta``.
+NEAR_DUPLICATE_VERSINE = 1e-4
+
+
+def has_near_pairs(nngp, var1, var2, same):
+    """Whether some pair not in ``same`` has ``1 - rho < NEAR_DUPLICATE_VERSINE``.
+
+    ``nngp`` of shape ``(*spatial, n1, n2)``, ``var1`` ``(*spatial, n1, 1)``,
+    ``var2`` ``(*spatial, 1, n2)``; for images ``rho`` is that of the whole
+    images (the sums over positions).
+    """
+    n_s = nngp.ndim - 2
+    if n_s:
+        axes = tuple(range(n_s))
+        nngp, var1, var2 = (jnp.sum(a, axis=axes) for a in (nngp, var1, var2))
+    # q12 > (1 - v) sqrt(q11 q22), squared to avoid the square roots.
+    near = (nngp > 0) & (nngp * nngp > (1 - NEAR_DUPLICATE_VERSINE) ** 2 * var1 * var2)
+    if same is not None:
+        near = near & ~same
+    return jnp.any(near)
+
+
+def _activation_with_distance(state, activation, same):
+    """Diagonal form with the pairs' distances: the angle comes from them."""
+    q11, q12, q22 = state.var1, state.nngp, state.var2
+    dist, dvar = state.dist
+    var1, _ = dual_diag(activation, q11)
+    var2, _ = dual_diag(activation, q22)
+    if has_distance_form(activation):
+        k, k_dot, dist, dvar = dual_distance(activation, q11, q12, q22, dist, dvar)
+    else:
+        # A smooth dual takes rho linearly (no loss near rho = 1) but has no
+        # cancellation-free distance; the next layer gets the plain one.
+        k, k_dot = dual(activation, q11, q12, q22)
+        dist, dvar = var1 + var2 - 2 * k, var1 - var2
+    if same is not None:
+        k_diag, k_dot_diag = dual_diag(activation, q11)
+        k = jnp.where(same, k_diag, k)
+        k_dot = jnp.where(same, k_dot_diag, k_dot)
+        dist = jnp.where(same, 0.0, dist)
+        dvar = jnp.where(same, 0.0, dvar)
+    ntk = None if state.ntk is None else state.ntk * k_dot
+    dist = jnp.maximum(dist, 0.0)
+    return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk,
+                          is_gaussian=False, dist=(dist, dvar))
 
 
 def _self_dual(activation, var, spatial):
@@ -557,8 +702,9 @@ def _reduce_spatial(state, reduce, diagonal_batch):
         nngp = var1 = var2 = apply(state.nngp)
     else:
         var1, nngp, var2 = apply(state.var1), apply(state.nngp), apply(state.var2)
+    dist = None if state.full else _map_distance(apply, state.dist)
     return state._replace(var1=var1, nngp=nngp, var2=var2,
-                          ntk=apply(state.ntk), spatial=(), full=False)
+                          ntk=apply(state.ntk), spatial=(), full=False, dist=dist)
 
 
 def _global_avg_pool(state, layer, ctx):
@@ -615,8 +761,13 @@ def _fan_in_sum(states, layer, ctx):
         var1 = var2 = nngp
     else:
         var1, var2 = total("var1"), total("var2")
+    # Independent Gaussian branches: their squared distances add too.
+    dist = None
+    if all(s.dist is not None for s in states):
+        dist = tuple(sum(s.dist[i] for s in states[1:]) + states[0].dist[i]
+                     for i in range(2))
     return first._replace(var1=var1, nngp=nngp, var2=var2,
-                          ntk=total("ntk"),
+                          ntk=total("ntk"), dist=dist,
                           is_gaussian=all(s.is_gaussian for s in states))
 
 
@@ -683,10 +834,20 @@ def _last_pool(net):
     return last
 
 
-def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None):
+def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None,
+         distances=False, watch_near=False):
     last_pool = _last_pool(net)
     full = last_pool >= 0 and x1.ndim > 2
-    state = _input_state(x1, x2, same, symmetric, full, compute_ntk)
+    state = _input_state(x1, x2, same, symmetric, full, compute_ntk, distances)
+    # Watched at the input and the output only: one pass over arrays that
+    # exist anyway (a reduction inside the fused recursion doubled its
+    # time). ReLU-family activations and Dense/Conv layers with a bias only
+    # increase the correlation of a pair (sin t - t cos t >= 0), so the
+    # output sees every pair that came near on the way; sign-like layers
+    # (theta -> ~sqrt(theta)) see their closest pairs at the input.
+    near = None
+    if watch_near:
+        near = has_near_pairs(state.nngp, state.var1, state.var2, same)
     ctx = _Context(scales, same, last_pool, x2 is None, record)
     (state,) = _apply(net, [state], ctx)
     if state.spatial:
@@ -697,10 +858,34 @@ def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None):
     ntk = state.ntk
     if ntk is not None and not _is_array(ntk):
         ntk = jnp.zeros_like(state.nngp)  # no linear layer: Theta = 0
+    if watch_near:
+        return state.nngp, ntk, near, (state.var1, state.var2)
     return state.nngp, ntk
 
 
-def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=None):
+def carries_distance(net, row_shape):
+    """Whether :func:`net_kernels` can carry pair distances through ``net``.
+
+    Near-duplicate rows lose ``eps / theta`` in the angle ``theta =
+    arccos(rho)`` of each arc-cosine activation (ReLU, LeakyRelu, ABRelu,
+    Abs, Sign, RectifiedMonomial), because ``1 - rho`` is all rounding
+    there. Carrying the squared distance ``E[(u - v)^2]`` of every pair
+    (from the input differences, linear through Dense and Conv, the bias
+    cancelling, and through each arc-cosine activation by a
+    cancellation-free closed form) gives the angle to a few ulps instead.
+    That needs such an activation and the diagonal spatial form: with
+    pooling, the pooled distance would need the covariances of the
+    difference field between positions, which an activation maps through a
+    four-variate expectation without a closed form.
+    """
+    if _last_pool(net) >= 0 and len(row_shape) > 1:
+        return False
+    return any(isinstance(layer, L._ActivationLayer)
+               and has_distance_form(layer.resolve()) for layer in _leaves(net))
+
+
+def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=None,
+                distances=False, watch_near=False):
     """NNGP and NTK of ``net`` between the rows of ``x1`` and ``x2``.
 
     Parameters
@@ -717,14 +902,32 @@ def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=
         ``x1`` and ``x2`` are the same rows in the same order.
     same : bool array of shape (n1, n2) or None
         Pairs known to be the same input: exact ``rho = 1`` there.
+    distances : bool, default=False
+        Carry the pairs' squared distances and take each arc-cosine
+        activation's angle from them: accurate for near-duplicates, at the
+        price of ``n1 n2 C`` input differences (see :func:`carries_distance`;
+        a no-op where that is False).
+    watch_near : bool, default=False
+        Also return whether some pair not in ``same`` has ``1 - rho <
+        NEAR_DUPLICATE_VERSINE`` at the input, and the output variances
+        ``(var1, var2)`` for the same check on the output (see
+        :func:`has_near_pairs`; ignored with ``distances``; False and None
+        where :func:`carries_distance` is False).
 
     Returns
     -------
     nngp, ntk : jax arrays of shape (n1, n2) (ntk None if not computed)
+    near, (var1, var2) : only with ``watch_near``
     """
     if same is None and symmetric:
         same = jnp.eye(x1.shape[0], dtype=bool)
-    return _run(net, _rows(scales), x1, x2, same, symmetric, compute_ntk)
+    carry = carries_distance(net, x1.shape[1:])
+    watch = watch_near and carry and not distances
+    out = _run(net, _rows(scales), x1, x2, same, symmetric, compute_ntk,
+               distances=distances and carry, watch_near=watch)
+    if watch_near and not watch:
+        out = out + (jnp.zeros((), dtype=bool), None)
+    return out
 
 
 def net_diagonals(x, scales, *, net):
@@ -871,3 +1074,166 @@ def plan(net, row_shape, compute_ntk=True):
             window = getattr(layer, "filter_shape", None) or layer.window_shape
             linear_entries += size * sum(window)
     return Plan(full, entries, activation_entries, linear_entries)
+
+
+# ---------------------------------------------------------------------------
+# Staged execution: one compiled program per layer (images)
+# ---------------------------------------------------------------------------
+#
+# Compiled as one program, an image network's recursion runs 2-3x slower on
+# CPU than layer by layer, and compiles for tens of seconds: XLA's CPU
+# backend fuses each convolution's shifted reads into every consumer loop
+# (recomputing them), splits an activation's NNGP and NTK into sibling loops
+# that each evaluate the shared square roots and arc-cosines, and ignores
+# optimisation barriers. Run layer by layer, every layer is one small
+# program whose outputs are materialised once: the NNGP and NTK travel
+# between layers as one complex array ``nngp + 1j * ntk``, so that the one
+# loop writing it evaluates each square root and arc-cosine once (a complex
+# element needs both parts in the same iteration). Identical layers on
+# identical shapes share one compiled program, so the three convolutions of
+# a 3-layer CNN compile once. The values are those of :func:`net_kernels`
+# (the same operations; only where arrays are stored differs).
+
+#: How the NTK travels between stages: absent (not computed), the float 0
+#: before the first linear layer, or packed with the NNGP.
+_NTK_ABSENT, _NTK_ZERO, _NTK_PACKED = "absent", "zero", "packed"
+
+
+def is_chain(net):
+    """Whether ``net`` is a plain chain of layers (no residual branches),
+    the networks :func:`net_kernels_staged` runs."""
+    if isinstance(net, L.Serial):
+        return all(is_chain(sub) for sub in net.layers)
+    return not isinstance(net, (L.Parallel, L.FanOut, L.FanInSum))
+
+
+def _state_from(var1, pair, var2, dist, ntk_kind, static):
+    if ntk_kind == _NTK_PACKED:
+        nngp, ntk = jnp.real(pair), jnp.imag(pair)
+    else:
+        nngp, ntk = pair, (0.0 if ntk_kind == _NTK_ZERO else None)
+    if dist is not None:  # packed like the kernels: dist + 1j * dvar
+        dist = (jnp.real(dist), jnp.imag(dist))
+    spatial, full, channels, is_gaussian = static
+    return _State(var1=var1, nngp=nngp, var2=var2, ntk=ntk, spatial=spatial,
+                  full=full, channels=channels, is_gaussian=is_gaussian,
+                  dist=dist)
+
+
+def _pack(state):
+    """``(var1, pair, var2, dist)`` and the static description of ``state``."""
+    if state.ntk is None:
+        kind, pair = _NTK_ABSENT, state.nngp
+    elif not _is_array(state.ntk):
+        kind, pair = _NTK_ZERO, state.nngp
+    else:
+        kind, pair = _NTK_PACKED, jax.lax.complex(state.nngp, state.ntk)
+    dist = None if state.dist is None else jax.lax.complex(*state.dist)
+    static = (state.spatial, state.full, state.channels, state.is_gaussian)
+    return (state.var1, pair, state.var2, dist), kind, static
+
+
+#: Output description of each compiled stage, recorded while it is traced.
+_STAGE_OUTPUTS = {}
+
+
+@functools.partial(jax.jit, static_argnames=("layer", "static", "ntk_kind",
+                                             "diagonalise"))
+def _stage(var1, pair, var2, dist, scale, same, *, layer, static, ntk_kind,
+           diagonalise):
+    state = _state_from(var1, pair, var2, dist, ntk_kind, static)
+    if diagonalise:
+        state = _to_diagonal(state)
+    ctx = _Context([scale], same, -1, False)
+    if isinstance(layer, L.Conv) and ntk_kind == _NTK_PACKED:
+        # Sum the shifted slices of the packed array once: a complex
+        # addition adds both parts, and one loop reads each element once.
+        if diagonalise:  # ``pair`` is still the full form
+            pair = jax.lax.complex(state.nngp, state.ntk)
+        summed = _conv_average(pair, state, layer, divide=False)
+        count = math.prod(layer.filter_shape)
+        ctx.premixed = True
+        mixed = state._replace(nngp=jnp.real(summed) / count,
+                               ntk=jnp.imag(summed) / count)
+        out = _linear(mixed, layer, ctx)
+    elif isinstance(layer, L._ActivationLayer):
+        out = _activation(state, layer, ctx)
+    else:
+        rule = _LEAF_RULES.get(type(layer))
+        if rule is None:
+            raise TypeError(f"{layer!r} is not a layer of sklearn_ntk.layers.")
+        out = rule(state, layer, ctx)
+    arrays, kind, out_static = _pack(out)
+    _STAGE_OUTPUTS[(layer, static, ntk_kind, diagonalise)] = (kind, out_static)
+    return arrays
+
+
+@functools.partial(jax.jit, static_argnames=("full", "compute_ntk", "distances"))
+def _input_stage(x1, x2, same, *, full, compute_ntk, distances=False):
+    arrays, _, _ = _pack(_input_state(x1, x2, same, False, full, compute_ntk,
+                                      distances))
+    return arrays
+
+
+@jax.jit
+def _near_stage(var1, pair, var2, same):
+    return has_near_pairs(jnp.real(pair), var1, var2, same)
+
+
+def net_kernels_staged(x1, x2, scales, *, net, compute_ntk=True, same=None,
+                       distances=False, watch_near=False):
+    """:func:`net_kernels` of a chain of layers (:func:`is_chain`), run as one
+    compiled program per layer (see the section comment above); call it
+    outside ``jax.jit``.
+
+    Parameters
+    ----------
+    x1 : jax array of shape (n1, *spatial, channels)
+    x2 : jax array of shape (n2, *spatial, channels)
+    scales : array of shape (n_linear_layers, 2)
+    net : Layer
+        The skeleton (see :func:`split_scales`), a chain of layers.
+    compute_ntk : bool
+    same : bool array of shape (n1, n2) or None
+        Pairs known to be the same input: exact ``rho = 1`` there.
+    distances, watch_near : bool
+        As in :func:`net_kernels` (the near-duplicate flag is checked on the
+        input and output stages' arrays).
+
+    Returns
+    -------
+    nngp, ntk : jax arrays of shape (n1, n2) (ntk None if not computed)
+    near : jax bool scalar, only with ``watch_near``
+    """
+    last_pool = _last_pool(net)
+    full = last_pool >= 0 and x1.ndim > 2
+    carry = carries_distance(net, x1.shape[1:])
+    watch = watch_near and carry and not distances
+    arrays = _input_stage(x1, x2, same, full=full, compute_ntk=compute_ntk,
+                          distances=distances and carry)
+    near = _near_stage(*arrays[:3], same) if watch else jnp.zeros((), dtype=bool)
+    kind = _NTK_ZERO if compute_ntk else _NTK_ABSENT
+    static = (tuple(x1.shape[1:-1]), full, x1.shape[-1], False)
+    rows = iter(_rows(scales))
+    for index, layer in enumerate(_leaves(net)):
+        if isinstance(layer, L.Identity):
+            continue
+        scale = next(rows) if isinstance(layer, _LINEAR) else None
+        diagonalise = static[1] and index > last_pool
+        arrays = _stage(*arrays, scale, same, layer=layer, static=static,
+                        ntk_kind=kind, diagonalise=diagonalise)
+        kind, static = _STAGE_OUTPUTS[(layer, static, kind, diagonalise)]
+    if static[0]:
+        raise ValueError(
+            f"the network's output still has spatial dimensions {static[0]}; "
+            "end it with Flatten() or GlobalAvgPool() (then Dense(1)), as a "
+            "stax network whose kernel is a matrix does.")
+    if watch:
+        near = near | _near_stage(*arrays[:3], same)
+    state = _state_from(*arrays, kind, static)
+    ntk = state.ntk
+    if ntk is not None and not _is_array(ntk):
+        ntk = jnp.zeros_like(state.nngp)  # no linear layer: Theta = 0
+    if watch_near:
+        return state.nngp, ntk, near
+    return state.nngp, ntk
