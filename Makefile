@@ -61,15 +61,17 @@ docs: $(VENV)/.docs-installed
 		$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "open docs/_build/html/index.html"
 
-# Under jax 0.4.26 (the legacy environment): our JAX-facing suites again,
-# then the comparison with neural-tangents 0.6.5 (tests/reference).
+# Under jax 0.4.26 (the legacy environment): our JAX-facing suites again
+# (without the tests marked slow, which ran on current JAX), then the
+# comparison with neural-tangents 0.6.5 (tests/reference).
 CORE_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_layers.py \
 	tests/test_duplicate_rows.py tests/test_activations.py tests/test_gp_kernels.py \
 	tests/test_linearized.py tests/test_dynamics.py tests/test_iterative_weights.py \
 	tests/test_parallel_blocks.py
 LEGACY_SUITES = $(CORE_SUITES) tests/reference
 test-reference: $(REF_VENV)/.installed
-	TF_CPP_MIN_LOG_LEVEL=3 $(REF_PY) -m pytest -q $(LEGACY_SUITES) $(PYTEST_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=3 $(REF_PY) -m pytest -q $(LEGACY_SUITES) -m "not slow" \
+		$(PYTEST_ARGS)
 
 test-all: test test-reference
 

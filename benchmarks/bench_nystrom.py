@@ -161,7 +161,7 @@ def main():
                         help="exact solver vs Nyström at this N (0: skip)")
     parser.add_argument("--exact-tasks", nargs="+", default=["ridge-sum", "friedman1"])
     parser.add_argument("--uniform", action="store_true",
-                        help="also uniform centres at the smallest N")
+                        help="also uniform centres at the smallest N and at --exact-n")
     parser.add_argument("--sklearn-max-gb", type=float, default=4.0,
                         help="run Nystroem+Ridge where N*m*8 bytes fit in this")
     parser.add_argument("--only-exact", action="store_true")
@@ -204,12 +204,13 @@ def main():
             exact = run_case("exact", task, args.exact_n, 0)
             record(exact)
             for m in args.components:
-                row = run_case("nystrom", task, args.exact_n, m)
-                record(row)
-                if "error" not in row and "error" not in exact:
-                    print(f"  {task} N={args.exact_n}: Nyström m={m} R2 / exact R2 = "
-                          f"{row['r2'] / exact['r2']:.4f} "
-                          f"(time ratio {row['seconds'] / exact['seconds']:.2f})", flush=True)
+                for centers in ("rpcholesky", "uniform") if args.uniform else ("rpcholesky",):
+                    row = run_case("nystrom", task, args.exact_n, m, centers=centers)
+                    record(row)
+                    if "error" not in row and "error" not in exact:
+                        print(f"  {task} N={args.exact_n}: Nyström ({centers}) m={m} R2 / "
+                              f"exact R2 = {row['r2'] / exact['r2']:.4f} (time ratio "
+                              f"{row['seconds'] / exact['seconds']:.2f})", flush=True)
     if args.only_exact:
         return
     for n in sizes:

@@ -8,6 +8,7 @@ runs every ``examples/plot_*.py`` in the mode given by ``SKLEARN_NTK_QUICK``
 
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -47,8 +48,17 @@ numpydoc_xref_param_type = False
 QUICK = os.environ.get("SKLEARN_NTK_QUICK", "1") == "1"
 os.environ["SKLEARN_NTK_QUICK"] = "1" if QUICK else "0"  # seen by the examples
 
+# The gallery runs a copy of the examples under _build: each example saves
+# its figures next to itself (``FIGURES``), and a docs build must not
+# overwrite the full-size figures that ``make demo`` leaves in
+# examples/figures/ with quick-mode ones.
+GALLERY_SOURCE = HERE / "_build" / "gallery_source"
+shutil.rmtree(GALLERY_SOURCE, ignore_errors=True)
+shutil.copytree(HERE.parent / "examples", GALLERY_SOURCE,
+                ignore=shutil.ignore_patterns("figures", "__pycache__"))
+
 sphinx_gallery_conf = {
-    "examples_dirs": str(HERE.parent / "examples"),
+    "examples_dirs": str(GALLERY_SOURCE),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"(demo|__init__)\.py",

@@ -9,7 +9,8 @@ forests, RBF SVMs, RBF kernel ridge, an RBF Gaussian process and an MLP,
 with default hyperparameters. It prints a table of scores and times, the
 log-loss of the classifiers with ``predict_proba``, and saves the figure to
 ``examples/figures/baseline_comparison.png``.
-Set ``SKLEARN_NTK_QUICK=1`` for a 3-fold version.
+Set ``SKLEARN_NTK_QUICK=1`` for a quick 3-fold version on at most 200 rows
+of each dataset.
 """
 
 import runpy

@@ -105,7 +105,7 @@ def ntk_gpr():
         random_state=0)
 
 
-n_trees = 100 if QUICK else 200
+n_trees = 50 if QUICK else 200
 REGRESSORS = {
     "NTKRegressor": scaled_target(NTKRegressor()),
     "NNGPRegressor": scaled_target(NNGPRegressor()),
@@ -145,6 +145,9 @@ DATASETS = {
 results = []
 for dataset, load in DATASETS.items():
     X, y = load(return_X_y=True)
+    if QUICK:  # a smoke run: at most 200 rows of each dataset
+        keep = np.random.default_rng(0).permutation(len(X))[:200]
+        X, y = X[keep], y[keep]
     regression = dataset == "diabetes"
     models = REGRESSORS if regression else CLASSIFIERS
     folds = (KFold(N_SPLITS, shuffle=True, random_state=0) if regression

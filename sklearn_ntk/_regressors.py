@@ -608,7 +608,7 @@ _SOLVER_PARAMETERS_DOC = """
     n_components : int or "auto", default="auto"
         Number of Nyström centres ``m`` (at most ``n_samples``; fewer if the
         data have lower numerical rank). ``"auto"`` is
-        ``min(n_samples, max(1024, min(4096, round(8 * sqrt(n_samples)))))``.
+        ``min(n_samples, 4096)`` (chosen by measurement, see the user guide).
         Ignored by the exact solver.
     centers : {"rpcholesky", "uniform"}, default="rpcholesky"
         How the centres are chosen: randomly pivoted Cholesky (Chen,

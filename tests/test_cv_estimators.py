@@ -35,7 +35,8 @@ from sklearn_ntk._regressors import KERNEL_CACHE
 REGRESSORS = {NTKRegressorCV: NTKRegressor, NNGPRegressorCV: NNGPRegressor}
 CLASSIFIERS = {NTKClassifierCV: NTKClassifier, NNGPClassifierCV: NNGPClassifier}
 BASE = {**REGRESSORS, **CLASSIFIERS}
-SMALL_GRID = {"depths": (1,), "diag_regs": (0.1, 0.01), "times": (None, 10.0)}
+SMALL_GRID = {"depths": (1,), "bias_stds": (2.0,), "diag_regs": (0.1, 0.01),
+              "times": (None, 10.0)}
 
 # Rounding of the two routes (one eigendecomposition against a Cholesky
 # refit per row) on kernels with condition numbers <= 1e5: measured <= 1e-12
@@ -103,7 +104,8 @@ def scores_of(search):
 @pytest.mark.parametrize("diag_reg", [0.1, 1e-3])
 def test_loo_at_infinite_time_equals_refits(regression_data, Search, diag_reg):
     X, y = regression_data
-    search = Search(times=[None], diag_regs=[diag_reg], depths=[2]).fit(X, y)
+    search = Search(times=[None], diag_regs=[diag_reg], depths=[2],
+                    bias_stds=[2.0]).fit(X, y)
     loo = brute_force_loo(REGRESSORS[Search](depth=2, diag_reg=diag_reg), X, y, [None])[0]
     np.testing.assert_allclose(search.best_score_, r2(y, loo), rtol=EXACT_RTOL)
 
@@ -113,7 +115,7 @@ def test_loo_probabilities_at_infinite_time_equal_refits(classification_data, Se
     # The held-out probabilities go through the same Gaussian predictive as
     # predict_proba: mean and std of the refit at the left-out row.
     X, y = classification_data
-    search = Search(times=[None], diag_regs=[0.05], depths=[2],
+    search = Search(times=[None], diag_regs=[0.05], depths=[2], bias_stds=[2.0],
                     scoring="neg_log_loss").fit(X, y)
     base = CLASSIFIERS[Search](depth=2, diag_reg=0.05)
     proba = np.concatenate([
@@ -137,7 +139,8 @@ def test_loo_at_finite_time_approximates_refits(regression_data, Search):
     scale = len(y) / np.mean(np.diag(kernel))
     times = [s * scale for s in AUTO_TIME_SCALES] + [1e6 * scale]
     for diag_reg in (1.0, 0.1, 0.01, 0.001):
-        search = Search(times=times, diag_regs=[diag_reg], depths=[2]).fit(X, y)
+        search = Search(times=times, diag_regs=[diag_reg], depths=[2],
+                    bias_stds=[2.0]).fit(X, y)
         base = REGRESSORS[Search](depth=2, diag_reg=diag_reg)
         loo = brute_force_loo(base, X, y, times)
         for t, approx, exact in zip(times, search.cv_results_["mean_test_score"], loo):
@@ -152,7 +155,7 @@ def test_selection_equals_grid_search_leave_one_out(classification_data, Search)
     X, y = classification_data
     grid = {"depth": [1, 3], "diag_reg": [1.0, 1e-3], "t": [None]}
     search = Search(times=grid["t"], diag_regs=grid["diag_reg"],
-                    depths=grid["depth"]).fit(X, y)
+                    depths=grid["depth"], bias_stds=[2.0]).fit(X, y)
     reference = GridSearchCV(CLASSIFIERS[Search](), grid, cv=LeaveOneOut(),
                              scoring="accuracy").fit(X, y)
     # Accuracies are counts / n: equal as floats when the predictions agree.
@@ -169,7 +172,7 @@ def test_regressor_selection_equals_grid_search_leave_one_out(regression_data):
     X, y = regression_data
     grid = {"depth": [1, 2], "diag_reg": [0.1, 1e-3], "t": [None]}
     search = NTKRegressorCV(times=[None], diag_regs=grid["diag_reg"],
-                            depths=grid["depth"]).fit(X, y)
+                            depths=grid["depth"], bias_stds=[2.0]).fit(X, y)
     reference = GridSearchCV(NTKRegressor(), grid, cv=LeaveOneOut(),
                              scoring="neg_mean_squared_error").fit(X, y)
     expected = 1.0 + reference.cv_results_["mean_test_score"] / np.var(y)
@@ -189,7 +192,7 @@ def test_kfold_equals_grid_search(regression_data, classification_data, Search):
     scoring = "neg_log_loss" if classifier else "r2"  # log-loss: the variances too
     grid = {"depth": [1, 2], "diag_reg": [0.1, 0.01], "t": [None, 5.0, 50.0]}
     search = Search(times=grid["t"], diag_regs=grid["diag_reg"], depths=grid["depth"],
-                    cv=cv, scoring=scoring).fit(X, y)
+                    bias_stds=[2.0], cv=cv, scoring=scoring).fit(X, y)
     reference = GridSearchCV(BASE[Search](), grid, cv=cv, scoring=scoring).fit(X, y)
     for k in range(3):
         np.testing.assert_allclose(search.cv_results_[f"split{k}_test_score"],
@@ -205,7 +208,8 @@ def test_kfold_equals_grid_search(regression_data, classification_data, Search):
 def test_auto_times_are_relative_to_the_kernel_scale(regression_data):
     # t = scale * y.size / (learning_rate * mean(diag K)) for each depth.
     X, y = regression_data
-    search = NTKRegressorCV(depths=[1, 3], diag_regs=[0.1], learning_rate=2.0).fit(X, y)
+    search = NTKRegressorCV(depths=[1, 3], bias_stds=[2.0], diag_regs=[0.1],
+                            learning_rate=2.0).fit(X, y)
     for depth in (1, 3):
         mean_diag = np.mean(np.diag(compute_kernels(X, depth=depth).ntk))
         times = [p["t"] for p in search.cv_results_["params"] if p["depth"] == depth]
@@ -218,7 +222,7 @@ def test_auto_times_are_relative_to_the_kernel_scale(regression_data):
 def test_refit_is_the_base_estimator_with_best_params(regression_data,
                                                       classification_data, Search):
     X, y = classification_data if Search in CLASSIFIERS else regression_data
-    search = Search(depths=[1, 2], diag_regs=[0.1, 0.01]).fit(X, y)
+    search = Search(depths=[1, 2], bias_stds=[2.0, 4.0], diag_regs=[0.1, 0.01]).fit(X, y)
     KERNEL_CACHE.clear()  # the reference computes its own kernels
     reference = BASE[Search](**search.best_params_).fit(X, y)
     method = "predict_proba" if Search in CLASSIFIERS else "predict"
@@ -231,7 +235,7 @@ def test_refit_is_the_base_estimator_with_best_params(regression_data,
 def test_scorer_objects_are_accepted(regression_data):
     X, y = regression_data
     scorer = make_scorer(mean_absolute_error, greater_is_better=False)
-    search = NNGPRegressorCV(times=[None], diag_regs=[0.1], depths=[1],
+    search = NNGPRegressorCV(times=[None], diag_regs=[0.1], depths=[1], bias_stds=[2.0],
                              scoring=scorer).fit(X, y)
     loo = brute_force_loo(NNGPRegressor(depth=1, diag_reg=0.1), X, y, [None])[0]
     np.testing.assert_allclose(search.best_score_, -np.mean(np.abs(y - loo)),
@@ -240,7 +244,7 @@ def test_scorer_objects_are_accepted(regression_data):
 
 def test_pickle_clone_and_pipeline():
     X, y = load_iris(return_X_y=True)
-    model = make_pipeline(StandardScaler(), NTKClassifierCV(depths=(1, 2))).fit(X, y)
+    model = make_pipeline(StandardScaler(), NTKClassifierCV(depths=(1,))).fit(X, y)
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
     cloned = clone(model)
@@ -287,3 +291,107 @@ def test_interpolated_sums_equal_row_by_row_sums(rng, scale):
         exact = _exact_sums(eig.values, eig.vectors, projected, regularizers, tau)
         fast, slow = (s[0] / s[1][:, None] for s in (interpolated, exact))
         np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12 * np.abs(slow).max())
+
+
+# -- the base estimators' kernel and execution parameters ----------------------------
+
+
+def _linear_kernel_fn(x1, x2):
+    """A user kernel_fn (not an MLP): NNGP x . x' / d + 1, NTK twice it."""
+    x2 = x1 if x2 is None else x2
+    nngp = x1 @ x2.T / x1.shape[1] + 1.0
+    return nngp, 2.0 * nngp
+
+
+@pytest.mark.parametrize("Search", list(CLASSIFIERS))
+def test_user_kernel_fn_searches_diag_reg_and_t(classification_data, Search):
+    # With a kernel_fn the kernel is fixed: the search is over (diag_reg, t)
+    # only, and still equals GridSearchCV(LeaveOneOut()) of the base
+    # estimator with the same kernel_fn (accuracies are counts / n: equal).
+    X, y = classification_data
+    grid = {"diag_reg": [1.0, 1e-3], "t": [None]}
+    search = Search(kernel_fn=_linear_kernel_fn, times=grid["t"],
+                    diag_regs=grid["diag_reg"]).fit(X, y)
+    reference = GridSearchCV(CLASSIFIERS[Search](kernel_fn=_linear_kernel_fn), grid,
+                             cv=LeaveOneOut(), scoring="accuracy").fit(X, y)
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"],
+                                  reference.cv_results_["mean_test_score"])
+    assert search.best_params_ == reference.best_params_
+    assert search.best_estimator_.kernel_fn is _linear_kernel_fn
+
+
+def test_architecture_equals_the_same_mlp(classification_data):
+    # A one-hidden-layer network from sklearn_ntk.layers is the depth-1 MLP:
+    # same kernels, so the same scores (up to rounding of the two kernel
+    # routes, 1e-12) and the same refit.
+    from sklearn_ntk import layers
+    X, y = classification_data
+    net = layers.serial(layers.Dense(1, W_std=1.5, b_std=2.0), layers.Relu(),
+                        layers.Dense(1, W_std=1.5, b_std=2.0))
+    grid = {"times": [None, 10.0], "diag_regs": [0.1, 0.01]}
+    search = NTKClassifierCV(architecture=net, n_jobs=1, verbose=0, **grid).fit(X, y)
+    mlp = NTKClassifierCV(depths=[1], bias_stds=[2.0], **grid).fit(X, y)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               mlp.cv_results_["mean_test_score"], rtol=1e-12)
+    assert set(search.best_params_) == {"diag_reg", "t"}
+    assert search.best_estimator_.architecture is net
+    assert search.best_estimator_.n_jobs == 1
+
+
+def test_too_large_a_search_is_refused_before_allocating(regression_data, monkeypatch):
+    # 10^6 rows would need 32 TB of n x n arrays: a MemoryError that names
+    # the remedy, raised before any kernel is computed.
+    import sklearn_ntk._cv_estimators as module
+    X, y = regression_data
+    monkeypatch.setattr(module, "available_memory", lambda: 10**9)
+    monkeypatch.setattr(module, "CV_ARRAYS", 10**8)  # 24 rows now "need" 460 GB
+    model = NTKRegressorCV(**SMALL_GRID)
+    with pytest.raises(MemoryError, match="solver='nystrom'"):
+        model.fit(X, y)
+    assert not hasattr(model, "best_params_")
+
+
+# -- Nyström: leave-one-out in the m x m space ----------------------------------------
+
+
+class _RbfKernel:
+    """A toy smooth kernel with the evaluator's contract (NNGP = NTK)."""
+
+    def __call__(self, x1, x2, get, verbose=0):
+        from sklearn_ntk import Kernels
+        x2 = x1 if x2 is None else x2
+        k = np.exp(-0.5 * ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1))
+        return Kernels(k, k)
+
+    def diagonal(self, x):
+        from sklearn_ntk import Kernels
+        return Kernels(np.ones(len(x)), np.ones(len(x)))
+
+
+@pytest.mark.parametrize("n_components", [12, 40])
+def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_components):
+    # At t=None the one-pass formula is the exact leave-one-out of Nyström
+    # kernel ridge regression with the centres and lambda held fixed: each
+    # refit solves ridge regression on the features B = K_nm T without row
+    # i. Rounding of the two routes (m <= 40, condition numbers <= 1e6 after
+    # lambda): 1e-8 relative. n_components = n is the exact kernel.
+    from sklearn_ntk._loo import nystrom_leave_one_out
+    from sklearn_ntk._nystrom import NystromDynamics, whitening
+    X = rng.standard_normal((40, 2))
+    y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 1]]) + 0.1 * rng.standard_normal((40, 2))
+    kernel = _RbfKernel()
+    dynamics = NystromDynamics(X, y, kernel, "ntk", 0.1, n_components,
+                               rng=np.random.RandomState(0))
+    settings = [(1.0, None), (0.01, None), (0.01, 1e6)]
+    loo = nystrom_leave_one_out(dynamics, y, settings, rows_per_block=16)
+    features = kernel(X, dynamics.centers, ("ntk",)).ntk @ whitening(
+        kernel(dynamics.centers, None, ("ntk",)).ntk)
+    for (diag_reg, _), means in zip(settings[:2], loo):
+        lam = diag_reg * dynamics.diagonal_mean
+        for i in range(len(X)):
+            keep = np.arange(len(X)) != i
+            b = features[keep]
+            w = np.linalg.solve(b.T @ b + lam * np.eye(b.shape[1]), b.T @ y[keep])
+            np.testing.assert_allclose(means[i], features[i] @ w, rtol=1e-8, atol=1e-10)
+    # Long training tends to infinite time (the filter converges).
+    np.testing.assert_allclose(loo[2], loo[1], rtol=1e-6, atol=1e-8)

@@ -285,7 +285,8 @@ def test_rpcholesky_stops_at_the_numerical_rank(rng):
 
 def test_default_n_components_rule():
     assert default_n_components(50) == 50
-    assert default_n_components(25_000) == 1265
+    assert default_n_components(4096) == 4096
+    assert default_n_components(25_000) == 4096
     assert default_n_components(10**6) == 4096
 
 
