@@ -12,7 +12,7 @@ Cases (float64, train-train NNGP + NTK, W_std = 1.5, b_std = 0.05):
 * ``mlp8000``: ReLU MLP of depth 3, N = 8000, d = 50 (bench_kernels.py's);
 * ``mlp300``, ``mlp2000``: the same at N = 300 (one tile) and N = 2000
   (10 tiles of 512 rows), first-call latency of smaller fits;
-* ``conv``: 3 x [Conv 3x3 SAME + ReLU] + Flatten on 28x28x1, N = 200;
+* ``conv``: 3 x [Conv 3x3 SAME + ReLU] + Flatten on 28x28x1, N = 100;
 * ``near8000``: ``mlp8000`` where every row has a near-duplicate (4000 rows,
   each with a copy perturbed by 1e-9 relative, shuffled): every tile takes
   the near-duplicate path, the worst case of its cost.
@@ -49,7 +49,7 @@ else:
         blocks += [layers.Conv(64, (3, 3), **conv), layers.Relu()]
     kwargs = dict(architecture=layers.serial(*blocks, layers.Flatten(),
                                              layers.Dense(1, W_std=1.5, b_std=0.05)))
-    x = rng.standard_normal((200, 28, 28, 1))
+    x = rng.standard_normal((100, 28, 28, 1))
 start = time.perf_counter()
 compute_kernels(x, **kwargs)
 cold = time.perf_counter() - start
