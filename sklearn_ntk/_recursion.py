@@ -780,6 +780,16 @@ _LEAF_RULES = {
 }
 
 
+def _leaf(state, layer, ctx):
+    """One layer without branches: an activation or a rule of ``_LEAF_RULES``."""
+    if isinstance(layer, L._ActivationLayer):
+        return _activation(state, layer, ctx)
+    rule = _LEAF_RULES.get(type(layer))
+    if rule is None:
+        raise TypeError(f"{layer!r} is not a layer of sklearn_ntk.layers.")
+    return rule(state, layer, ctx)
+
+
 def _apply(layer, states, ctx):
     """Fold ``layer`` over the list of branch states."""
     if isinstance(layer, L.Serial):
@@ -806,13 +816,7 @@ def _apply(layer, states, ctx):
         state = _to_diagonal(state)  # nothing mixes positions any more
     if isinstance(layer, L.Identity):
         return [state]
-    if isinstance(layer, L._ActivationLayer):
-        out = _activation(state, layer, ctx)
-    else:
-        rule = _LEAF_RULES.get(type(layer))
-        if rule is None:
-            raise TypeError(f"{layer!r} is not a layer of sklearn_ntk.layers.")
-        out = rule(state, layer, ctx)
+    out = _leaf(state, layer, ctx)
     if ctx.record is not None:
         ctx.record.append((layer, out))
     return [out]
@@ -1156,13 +1160,8 @@ def _stage(var1, pair, var2, dist, scale, same, *, layer, static, ntk_kind,
         mixed = state._replace(nngp=jnp.real(summed) / count,
                                ntk=jnp.imag(summed) / count)
         out = _linear(mixed, layer, ctx)
-    elif isinstance(layer, L._ActivationLayer):
-        out = _activation(state, layer, ctx)
     else:
-        rule = _LEAF_RULES.get(type(layer))
-        if rule is None:
-            raise TypeError(f"{layer!r} is not a layer of sklearn_ntk.layers.")
-        out = rule(state, layer, ctx)
+        out = _leaf(state, layer, ctx)
     arrays, kind, out_static = _pack(out)
     _STAGE_OUTPUTS[(layer, static, ntk_kind, diagonalise)] = (kind, out_static)
     return arrays
