@@ -65,7 +65,8 @@ docs: $(VENV)/.docs-installed
 # (without the tests marked slow, which ran on current JAX), then the
 # comparison with neural-tangents 0.6.5 (tests/reference).
 CORE_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_layers.py \
-	tests/test_duplicate_rows.py tests/test_activations.py tests/test_gp_kernels.py \
+	tests/test_duplicate_rows.py tests/test_near_duplicates.py tests/test_activations.py \
+	tests/test_gp_kernels.py \
 	tests/test_linearized.py tests/test_dynamics.py tests/test_iterative_weights.py \
 	tests/test_parallel_blocks.py
 LEGACY_SUITES = $(CORE_SUITES) tests/reference
