@@ -36,11 +36,14 @@ test: $(VENV)/.installed
 
 # The suites that touch JAX, NumPy and SciPy directly (the kernel engine,
 # activations, GP kernels, dynamics, finite networks) and the doctests,
-# without the tests marked slow: what .ci/run repeats on other Pythons,
-# where pip resolves other releases of those libraries.
+# without the tests marked slow and without scikit-learn's estimator checks
+# of LinearizedMLP (106 of test_linearized's 128 tests; `make test` runs
+# them): what .ci/run repeats on other Pythons, where pip resolves other
+# releases of those libraries.
+CORE_DESELECT = -m "not slow" -k "not test_sklearn_contract"
 test-core: $(VENV)/.installed
 	$(PY) -m pytest -q $(CORE_SUITES) sklearn_ntk --doctest-modules \
-		-m "not slow" $(PYTEST_ARGS)
+		$(CORE_DESELECT) $(PYTEST_ARGS)
 
 # Every example, as a user runs it (SKLEARN_NTK_QUICK=0 for full size).
 examples: $(VENV)/.installed
@@ -56,14 +59,17 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 
 # HTML into docs/_build/html, offline, warnings as errors; the gallery runs
 # the examples in quick mode unless SKLEARN_NTK_QUICK=0.
+# DOCS_ARGS: extra sphinx-build options (.ci/run passes -D plot_gallery=0:
+# `make test` has run every example already).
+DOCS_ARGS ?=
 docs: $(VENV)/.docs-installed
 	SKLEARN_NTK_QUICK=$(SKLEARN_NTK_QUICK) MPLBACKEND=Agg \
-		$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+		$(PY) -m sphinx -W --keep-going -q -b html $(DOCS_ARGS) docs docs/_build/html
 	@echo "open docs/_build/html/index.html"
 
 # Under jax 0.4.26 (the legacy environment): our JAX-facing suites again
-# (without the tests marked slow, which ran on current JAX), then the
-# comparison with neural-tangents 0.6.5 (tests/reference).
+# (deselected as in test-core), then the comparison with neural-tangents
+# 0.6.5 (tests/reference).
 CORE_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_layers.py \
 	tests/test_duplicate_rows.py tests/test_near_duplicates.py tests/test_activations.py \
 	tests/test_gp_kernels.py \
@@ -71,7 +77,7 @@ CORE_SUITES = tests/test_kernels.py tests/test_numerics.py tests/test_layers.py 
 	tests/test_parallel_blocks.py
 LEGACY_SUITES = $(CORE_SUITES) tests/reference
 test-reference: $(REF_VENV)/.installed
-	TF_CPP_MIN_LOG_LEVEL=3 $(REF_PY) -m pytest -q $(LEGACY_SUITES) -m "not slow" \
+	TF_CPP_MIN_LOG_LEVEL=3 $(REF_PY) -m pytest -q $(LEGACY_SUITES) $(CORE_DESELECT) \
 		$(PYTEST_ARGS)
 
 test-all: test test-reference
