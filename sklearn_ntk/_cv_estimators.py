@@ -37,7 +37,7 @@ from ._loo import (
     leave_one_out_batch,
 )
 from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor
-from ._solvers import ExactDynamics, available_memory
+from ._solvers import ExactDynamics, refuse_beyond_memory
 
 __all__ = ["NTKRegressorCV", "NNGPRegressorCV", "NTKClassifierCV", "NNGPClassifierCV"]
 
@@ -93,16 +93,12 @@ CV_ARRAYS = 4
 
 def _check_fits_in_memory(n_samples):
     """Refuse, before allocating, a search whose n x n arrays cannot fit."""
-    needed = CV_ARRAYS * 8 * int(n_samples) ** 2
-    available = available_memory()
-    if available is not None and needed > available:
-        raise MemoryError(
-            f"The cross-validated search on n_samples={n_samples} needs about "
-            f"{needed / 1e9:.1f} GB (n x n train kernels and their "
-            f"eigenvectors), but only {available / 1e9:.1f} GB are available. "
-            "The closed forms need the exact kernel: search a subsample, or use "
-            "GridSearchCV over the base estimator with solver='nystrom'."
-        )
+    refuse_beyond_memory(
+        CV_ARRAYS * 8 * int(n_samples) ** 2,
+        f"The cross-validated search on n_samples={n_samples}",
+        "n x n train kernels and their eigenvectors",
+        "The closed forms need the exact kernel: search a subsample, or use "
+        "GridSearchCV over the base estimator with solver='nystrom'.")
 
 
 def _check_values(name, values, check):

@@ -36,7 +36,7 @@ from ._dynamics import (
 )
 from ._parallel import map_reduce, row_tasks
 
-__all__ = ["ExactDynamics", "available_memory", "check_exact_fits",
+__all__ = ["ExactDynamics", "available_memory", "check_exact_fits", "refuse_beyond_memory",
            "exact_fit_bytes", "AUTO_EXACT_MAX_N"]
 
 #: ``solver="auto"`` uses the exact solver up to this many training rows
@@ -120,6 +120,20 @@ def exact_fits(n_samples):
     return available is None or exact_fit_bytes(n_samples) <= available
 
 
+def refuse_beyond_memory(needed, request, contents, remedy):
+    """Raise ``MemoryError`` before allocating ``needed`` bytes that do not fit.
+
+    The message reads "<request> needs about X GB (<contents>), but only Y
+    GB are available. <remedy>".
+    """
+    available = available_memory()
+    if available is not None and needed > available:
+        raise MemoryError(
+            f"{request} needs about {needed / 1e9:.1f} GB ({contents}), but only "
+            f"{available / 1e9:.1f} GB are available. {remedy}"
+        )
+
+
 def check_exact_fits(n_samples):
     """Raise ``MemoryError`` before allocating if an exact fit cannot fit.
 
@@ -133,16 +147,12 @@ def check_exact_fits(n_samples):
         Naming the bytes needed and available, and ``solver="nystrom"``.
     """
     needed = exact_fit_bytes(n_samples)
-    available = available_memory()
-    if available is not None and needed > available:
-        raise MemoryError(
-            f"solver='exact' with n_samples={n_samples} needs about "
-            f"{needed / 1e9:.1f} GB ({needed} bytes: the {n_samples} x {n_samples} "
-            f"float64 train kernel and its Cholesky factor), but only "
-            f"{available / 1e9:.1f} GB are available. Use solver='nystrom' "
-            "(or solver='auto'), whose memory grows with n_components**2, "
-            "not n_samples**2."
-        )
+    refuse_beyond_memory(
+        needed, f"solver='exact' with n_samples={n_samples}",
+        f"{needed} bytes: the {n_samples} x {n_samples} float64 train kernel "
+        "and its Cholesky factor",
+        "Use solver='nystrom' (or solver='auto'), whose memory grows with "
+        "n_components**2, not n_samples**2.")
 
 
 class FittedState:

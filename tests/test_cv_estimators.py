@@ -342,8 +342,9 @@ def test_too_large_a_search_is_refused_before_allocating(regression_data, monkey
     # 10^6 rows would need 32 TB of n x n arrays: a MemoryError that names
     # the remedy, raised before any kernel is computed.
     import sklearn_ntk._cv_estimators as module
+    import sklearn_ntk._solvers as solvers_module
     X, y = regression_data
-    monkeypatch.setattr(module, "available_memory", lambda: 10**9)
+    monkeypatch.setattr(solvers_module, "available_memory", lambda: 10**9)
     monkeypatch.setattr(module, "CV_ARRAYS", 10**8)  # 24 rows now "need" 460 GB
     model = NTKRegressorCV(**SMALL_GRID)
     with pytest.raises(MemoryError, match="solver='nystrom'"):
