@@ -232,6 +232,28 @@ def test_refit_is_the_base_estimator_with_best_params(regression_data,
     assert search.cv_results_["rank_test_score"][search.best_index_] == 1
 
 
+@pytest.mark.parametrize("Search", [NTKRegressorCV, NTKClassifierCV, NNGPClassifierCV])
+def test_refit_at_finite_time_reuses_the_eigensystem(regression_data, classification_data,
+                                                     Search):
+    # At a finite best t the refit adopts the leave-one-out eigendecomposition
+    # instead of building a Krylov basis (weights) and decomposing again
+    # (covariances). Both routes are exact up to rounding on kernels with
+    # condition numbers <= 1e5 here (diag_reg >= 0.01): 1e-10 relative.
+    X, y = classification_data if Search in CLASSIFIERS else regression_data
+    search = Search(depths=[2], bias_stds=[2.0], diag_regs=[0.1, 0.01],
+                    times=[3.0, 30.0]).fit(X, y)
+    fitted = search.best_estimator_
+    regressor = fitted.regressor_ if Search in CLASSIFIERS else fitted
+    assert regressor._state.solver._eigen is not None
+    KERNEL_CACHE.clear()
+    reference = BASE[Search](**search.best_params_).fit(X, y)
+    method = "predict_proba" if Search in CLASSIFIERS else "predict"
+    kwargs = {} if Search in CLASSIFIERS else {"return_std": True}
+    for got, expected in zip(np.atleast_1d(getattr(fitted, method)(X, **kwargs)),
+                             np.atleast_1d(getattr(reference, method)(X, **kwargs))):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
 def test_scorer_objects_are_accepted(regression_data):
     X, y = regression_data
     scorer = make_scorer(mean_absolute_error, greater_is_better=False)
