@@ -124,6 +124,22 @@ def test_loo_probabilities_at_infinite_time_equal_refits(classification_data, Se
     np.testing.assert_allclose(search.best_score_, -log_loss(y, proba), rtol=EXACT_RTOL)
 
 
+@pytest.mark.parametrize("Search", list(CLASSIFIERS))
+def test_loo_probabilities_in_row_blocks_equal_one_block(classification_data, Search,
+                                                         monkeypatch):
+    # The held-out variances go through the rows in blocks (no n x n array
+    # per candidate); 4 rows per block must give the one-block values up to
+    # the order of summation (1e-12 relative).
+    import sklearn_ntk._loo as loo_module
+    X, y = classification_data
+    params = dict(times=[None, 10.0], diag_regs=[0.05], depths=[2], bias_stds=[2.0],
+                  scoring="neg_log_loss")
+    whole = Search(**params).fit(X, y).cv_results_["mean_test_score"]
+    monkeypatch.setattr(loo_module, "COEFFICIENT_BLOCK_BYTES", 8 * len(X) * 4)
+    blocked = Search(**params).fit(X, y).cv_results_["mean_test_score"]
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12)
+
+
 @pytest.mark.parametrize("Search", list(REGRESSORS))
 def test_loo_at_finite_time_approximates_refits(regression_data, Search):
     # The linear-smoother identity is exact only at t=None. On these 24 rows,
