@@ -25,7 +25,8 @@ Usage: python benchmarks/cv_grid_study.py --collection dev --out /tmp/dev.pkl
 
 The activation axis (session 3) is recorded only for the activations given
 (default: relu alone, the study of session 2); grids that name other
-activations are skipped by the analysis of a record without them.
+activations are skipped by the analysis of a record without them. An
+activation's parameters follow a colon: ``rbf:gamma=0.1``.
 """
 
 import os
@@ -104,8 +105,10 @@ def study(X, y, activations=ACTIVATIONS, depths=DEPTHS, bias_stds=BIAS_STDS, n_f
         n, c = targets.shape
         for (a, activation), (d, depth), (b, bias) in itertools.product(
                 enumerate(activations), enumerate(depths), enumerate(bias_stds)):
-            ntk = compute_kernels(Z, depth=depth, bias_std=bias, activation=activation,
-                                  get=("ntk",)).ntk
+            name, _, params = activation.partition(":")  # e.g. "rbf:gamma=0.1"
+            params = {k: float(v) for k, v in (p.split("=") for p in params.split(",") if p)}
+            ntk = compute_kernels(Z, depth=depth, bias_std=bias, activation=name,
+                                  activation_params=params or None, get=("ntk",)).ntk
             k_tt = ntk[np.ix_(train, train)]
             eig = eigensystem(k_tt)
             proj_y = eig.vectors.T @ targets
@@ -219,6 +222,11 @@ for _activations in (("erf",), ("gelu",), ("rbf",), ("relu", "erf"), ("relu", "g
                      ("relu", "rbf"), ("relu", "erf", "rbf")):
     GRIDS[f"{'+'.join(_activations)} x (1,3)x(2,4)"] = dict(_DEFAULT_REST,
                                                            activations=_activations)
+for _gamma in ("0.03", "0.1", "0.3"):
+    GRIDS[f"relu+rbf(gamma={_gamma}) x (1,3)x(2,4)"] = dict(
+        _DEFAULT_REST, activations=("relu", f"rbf:gamma={_gamma}"))
+    GRIDS[f"rbf(gamma={_gamma}) x (1,3)x(2,4)"] = dict(
+        _DEFAULT_REST, activations=(f"rbf:gamma={_gamma}",))
 GRIDS["relu+rbf x (1,3)x(2,)"] = dict(_DEFAULT_REST, biases=(2.0,),
                                      activations=("relu", "rbf"))
 GRIDS["relu+rbf x (1,)x(2,4)"] = dict(_DEFAULT_REST, depths=(1,),

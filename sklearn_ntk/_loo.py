@@ -114,8 +114,9 @@ class Eigensystem(NamedTuple):
 #: LAPACK driver of :func:`eigensystem`: divide and conquer (``syevd``).
 #: Measured on the 2-core development machine (single-threaded OpenBLAS,
 #: arc-cosine kernels, whose many tiny eigenvalues deflate well), against
-#: the default ``syevr``: 2.2 against 3.5 s at n = 2000 (medians of 3), and
-#: most of either is the tridiagonal reduction they share. Its workspace is
+#: the default ``syevr``: 1.1-1.4x faster at n = 2000 (3 pairs of runs under
+#: other users' load), and most of either is the tridiagonal reduction they
+#: share. Its workspace is
 #: two more n x n arrays during the call (see ``CV_ARRAYS`` in the estimators).
 EIGH_DRIVER = "evd"
 
