@@ -86,9 +86,13 @@ _PASSED_THROUGH = ("kernel_fn", "architecture", "image_shape", "n_jobs", "verbos
 # -- the grid -------------------------------------------------------------------
 
 
-#: Peak n x n float64 arrays of the closed-form search: the NNGP and NTK
-#: train kernels, the eigenvectors and one product of their size.
-CV_ARRAYS = 4
+#: Peak n x n float64 arrays of the closed-form search, during an
+#: eigendecomposition: the NNGP and NTK train kernels of the architecture in
+#: work and of the best one so far, the matrix LAPACK overwrites with the
+#: eigenvectors, and the two of divide and conquer's workspace
+#: (``_loo.EIGH_DRIVER``). Afterwards the workspace holds the eigenvectors'
+#: squares instead.
+CV_ARRAYS = 7
 
 
 def _check_fits_in_memory(n_samples):
@@ -168,6 +172,11 @@ class _Architecture:
             self._prior_variance = self._evaluator.diagonal(self.X).nngp
         return self._prior_variance
 
+    @property
+    def computed_eigensystem(self):
+        """The eigensystem on all rows if leave-one-out computed it, else None."""
+        return self._eig
+
     def eigensystem(self):
         """Of the dynamics kernel on all rows (leave-one-out)."""
         if self._eig is None:
@@ -179,7 +188,7 @@ class _Architecture:
         key = train.tobytes()
         if key not in self._folds:
             kernel = self.kernel(self.dynamics)
-            eig = eigensystem(kernel[np.ix_(train, train)])
+            eig = eigensystem(kernel[np.ix_(train, train)], overwrite=True)
             self._folds[key] = (eig, eig.vectors.T @ kernel[np.ix_(train, test)],
                                 eig.vectors.T @ fold_targets)
         return self._folds[key]
@@ -353,7 +362,7 @@ class _InfiniteWidthCV(BaseEstimator):
         splits = None
         if self.cv is not None:
             splits = list(check_cv(self.cv, y, classifier=self._is_classifier).split(X, y))
-        candidates, scores, best_kernels = [], [], None
+        candidates, scores, best_kernels, best_eig = [], [], None, None
         best_score = -np.inf
         if self.kernel_fn is None and self.architecture is None:
             networks = [(depth, bias_std) for bias_std in grid["bias_stds"]
@@ -379,6 +388,10 @@ class _InfiniteWidthCV(BaseEstimator):
                 mean = float(np.mean(score))
                 if mean > best_score:
                     best_score, best_kernels = mean, architecture.kernels
+                    # Finite times reuse the leave-one-out eigendecomposition in
+                    # the refit (weights and covariances in O(n^2)); infinite
+                    # time needs only a Cholesky factor.
+                    best_eig = None if t is None else architecture.computed_eigensystem
         scores = np.asarray(scores, dtype=np.float64)
         mean_scores = scores.mean(axis=1)
         if not np.any(np.isfinite(mean_scores)):
@@ -389,7 +402,7 @@ class _InfiniteWidthCV(BaseEstimator):
         ranked = np.where(np.isfinite(mean_scores), mean_scores, -np.inf)
         best_index = int(np.argmax(ranked))  # the first of equal scores, as GridSearchCV
         best_params = candidates[best_index]
-        best_estimator = self._refit(X, y, best_params, best_kernels)
+        best_estimator = self._refit(X, y, best_params, best_kernels, best_eig)
         # Attributes only once everything succeeded.
         self.cv_results_ = self._cv_results(candidates, scores, ranked)
         self.best_index_ = best_index
@@ -432,9 +445,9 @@ class _InfiniteWidthCV(BaseEstimator):
     def _extra_base_params(self):
         return {}
 
-    def _refit(self, X, y, params, kernels):
+    def _refit(self, X, y, params, kernels, eig):
         estimator = self._estimator_class(**self._base_params(params))
-        _seed_kernel_cache(estimator, X, kernels, params["diag_reg"])
+        _seed_kernel_cache(estimator, X, kernels, params["diag_reg"], eig)
         return estimator.fit(X, y)
 
     # -- scores ------------------------------------------------------------------
@@ -483,12 +496,14 @@ class _InfiniteWidthCV(BaseEstimator):
         return self._score(scorer, y[test], means, variances, fold_extra)
 
 
-def _seed_kernel_cache(estimator, X, kernels, diag_reg):
+def _seed_kernel_cache(estimator, X, kernels, diag_reg, eig=None):
     """Hand the train kernel already computed to the refit, through the cache.
 
     The refit then skips the kernel computation (the regressors' module
     cache is keyed on the data, the architecture, ``diag_reg`` and the
-    solver). Only the exact solver uses the full train kernel.
+    solver). Only the exact solver uses the full train kernel. ``eig``, the
+    eigendecomposition of the dynamics kernel on all rows, if given, is
+    adopted by the refit's solver.
     """
     regressor = (estimator._make_regressor() if hasattr(estimator, "_make_regressor")
                  else estimator)
@@ -499,6 +514,8 @@ def _seed_kernel_cache(estimator, X, kernels, diag_reg):
         X, regressor._evaluator(), regressor._dynamics_kernel, diag_reg,
         n_jobs=regressor.n_jobs,
         kernels=Kernels(kernels.get("nngp"), kernels.get("ntk")))
+    if eig is not None:
+        state.solver.adopt_eigensystem(eig.values, eig.vectors)
     KERNEL_CACHE.put(regressor._cache_key(X, "exact"), state,
                      owner=regressor._cache_owner())
 

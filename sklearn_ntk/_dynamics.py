@@ -341,20 +341,43 @@ class GradientFlowSolver:
                     self._regularized(), overwrite_a=True, check_finite=False,
                     driver="evr",
                 )
-                largest = max(float(np.abs(values).max()), np.finfo(np.float64).tiny)
-                keep = values > self.rcond * largest
-                if not np.all(keep):
-                    self._warn(
-                        f"singular or slightly indefinite ({np.count_nonzero(~keep)} "
-                        f"of {values.size} eigenvalues <= {self.rcond:.1e} x the "
-                        f"largest; smallest {values.min():.3e})"
-                    )
-                if not np.all(keep):
-                    # Eigenvalues come sorted: the null space is a leading block.
-                    first = int(np.argmax(keep)) if np.any(keep) else values.size
-                    values, vectors = values[first:], vectors[:, first:]
-                self._eigen = (values, vectors)
+                self._eigen = self._without_null_space(values, vectors)
             return self._eigen
+
+    def adopt_eigensystem(self, kernel_values, kernel_vectors):
+        """Use an eigendecomposition of ``k_train_train`` computed elsewhere.
+
+        A cross-validated search has already decomposed the train kernel
+        (:mod:`._loo`); the regularised kernel has the same eigenvectors and
+        the eigenvalues shifted by ``regularizer``, so finite-time weights
+        and covariances then cost ``O(n^2)`` instead of a Krylov basis or a
+        second eigendecomposition. Infinite time keeps its Cholesky route.
+
+        Parameters
+        ----------
+        kernel_values : ndarray of shape (n,)
+            Eigenvalues of ``k_train_train``, ascending.
+        kernel_vectors : ndarray of shape (n, n)
+            Its orthonormal eigenvectors (not copied).
+        """
+        values = np.asarray(kernel_values, dtype=np.float64) + self.regularizer
+        with self._lock:
+            self._eigen = self._without_null_space(values, kernel_vectors)
+
+    def _without_null_space(self, values, vectors):
+        """Drop the eigenpairs at or below ``rcond`` times the largest, warning."""
+        largest = max(float(np.abs(values).max()), np.finfo(np.float64).tiny)
+        keep = values > self.rcond * largest
+        if np.all(keep):
+            return values, vectors
+        self._warn(
+            f"singular or slightly indefinite ({np.count_nonzero(~keep)} "
+            f"of {values.size} eigenvalues <= {self.rcond:.1e} x the "
+            f"largest; smallest {values.min():.3e})"
+        )
+        # Eigenvalues come sorted: the null space is a leading block.
+        first = int(np.argmax(keep)) if np.any(keep) else values.size
+        return values[first:], vectors[:, first:]
 
     # -- solutions --------------------------------------------------------
 

@@ -50,8 +50,10 @@ coefficients ``c_ik = rho_ik U_ik / d_i`` in the eigenbasis
   the NNGP as the prior covariance of ``f_0``), exact at infinite time and
   approximate at finite time like the mean.
 
-The NTK variance costs ``O(n^3)`` per candidate (a product with the NNGP in
-the eigenbasis); everything else ``O(n^2)`` per candidate.
+The NTK variance costs ``O(n^3)`` per candidate (a quadratic form in the
+NNGP in the eigenbasis for every row; only probability scorers ask for it);
+everything else ``O(n^2)`` per candidate. No candidate allocates an
+``n x n`` array: row-by-row sums go in blocks of ``COEFFICIENT_BLOCK_BYTES``.
 
 K-fold cross-validation (:func:`holdout_means` and friends) is exact for
 every candidate: one eigendecomposition of each fold's train kernel serves
@@ -109,21 +111,39 @@ class Eigensystem(NamedTuple):
     diagonal_mean: float
 
 
-def eigensystem(kernel):
-    """One symmetric eigendecomposition (LAPACK ``syevr``) of a train kernel.
+#: LAPACK driver of :func:`eigensystem`: divide and conquer (``syevd``).
+#: Measured on the 2-core development machine (single-threaded OpenBLAS,
+#: arc-cosine kernels, whose many tiny eigenvalues deflate well), against
+#: the default ``syevr``: 1.1-1.4x faster at n = 2000 (3 pairs of runs under
+#: other users' load), and most of either is the tridiagonal reduction they
+#: share. Its workspace is
+#: two more n x n arrays during the call (see ``CV_ARRAYS`` in the estimators).
+EIGH_DRIVER = "evd"
+
+
+def eigensystem(kernel, overwrite=False):
+    """One symmetric eigendecomposition (LAPACK ``syevd``) of a train kernel.
 
     Parameters
     ----------
     kernel : ndarray of shape (n, n)
+        Symmetric (only one triangle is read).
+    overwrite : bool, default=False
+        Whether ``kernel`` may be destroyed; a C-ordered float64 kernel is
+        then decomposed in place, without LAPACK's copy.
 
     Returns
     -------
     Eigensystem
     """
     kernel = np.asarray(kernel, dtype=np.float64)
-    values, vectors = scipy.linalg.eigh(kernel, check_finite=False, driver="evr")
-    return Eigensystem(np.maximum(values, 0.0), vectors,
-                       float(np.mean(np.diag(kernel))))
+    diagonal_mean = float(np.mean(np.diag(kernel)))
+    # The transpose of a C-ordered symmetric matrix is the same matrix in
+    # Fortran order: LAPACK copies it (or, with overwrite, uses it) as it
+    # is, instead of transposing it first.
+    values, vectors = scipy.linalg.eigh(kernel.T, overwrite_a=overwrite,
+                                        check_finite=False, driver=EIGH_DRIVER)
+    return Eigensystem(np.maximum(values, 0.0), vectors, diagonal_mean)
 
 
 def leave_one_out_regularizers(diagonal, diag_reg):
@@ -229,6 +249,19 @@ def _exact_sums(values, vectors, projected_targets, regularizers, tau, rows=slic
     return weighted @ projected_targets, denominators, weighted
 
 
+def _exact_sums_in_blocks(values, vectors, projected_targets, regularizers, tau):
+    """:func:`_exact_sums` for every row, in blocks of ``COEFFICIENT_BLOCK_BYTES``."""
+    n = values.size
+    numerators = np.empty((n, projected_targets.shape[1]))
+    denominators = np.empty(n)
+    step = max(1, COEFFICIENT_BLOCK_BYTES // (8 * n))
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
+        numerators[rows], denominators[rows], _ = _exact_sums(
+            values, vectors, projected_targets, regularizers, tau, rows)
+    return numerators, denominators
+
+
 def _interpolated_sums(values, vectors, squared, projected_targets, regularizers, tau):
     """The sums of :func:`_exact_sums` in ``O(n r J)`` BLAS-3 work.
 
@@ -268,24 +301,30 @@ class LeaveOneOut:
         self.regularizers = regularizers
         self._eig = eig
         self._tau = tau
-        self._coefficients = None
 
-    @property
-    def coefficients(self):
-        """``e_i - w`` in the eigenbasis, one row per left-out row, shape (n, n).
+    def _coefficient_blocks(self):
+        """``e_i - w`` in the eigenbasis for blocks of left-out rows.
 
         ``w`` are the leave-one-out weights; the variances are quadratic
-        forms in these rows. Formed on demand (``O(n^2)`` memory).
+        forms in these rows. Yields ``(rows, c)`` with ``c`` of shape
+        ``(len(rows), n)``: blocks of ``COEFFICIENT_BLOCK_BYTES``, so that
+        a candidate never holds an ``n x n`` array of its own.
         """
-        if self._coefficients is None:
-            empty = np.zeros((self._eig.values.size, 0))
+        n = self._eig.values.size
+        empty = np.zeros((n, 0))
+        step = max(1, COEFFICIENT_BLOCK_BYTES // (8 * n))
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
             _, denominators, weighted = _exact_sums(
-                self._eig.values, self._eig.vectors, empty, self.regularizers, self._tau)
-            self._coefficients = weighted / denominators[:, None]
-        return self._coefficients
+                self._eig.values, self._eig.vectors, empty, self.regularizers,
+                self._tau, rows)
+            weighted /= denominators[:, None]
+            yield rows, weighted
 
     def nngp_variances(self, eig):
         """Predictive variance of readout-only training (the NNGP dynamics).
+
+        ``O(n^2)``, in row blocks.
 
         Parameters
         ----------
@@ -296,13 +335,17 @@ class LeaveOneOut:
         -------
         ndarray of shape (n,)
         """
-        c = self.coefficients
-        shifted = eig.values[None, :] + self.regularizers[:, None]
-        variance = np.einsum("ik,ik,ik->i", c, c, shifted) - self.regularizers
-        return np.maximum(variance, 0.0)
+        variance = np.empty(eig.values.size)
+        for rows, c in self._coefficient_blocks():
+            shifted = eig.values[None, :] + self.regularizers[rows, None]
+            variance[rows] = np.einsum("ik,ik,ik->i", c, c, shifted)
+        return np.maximum(variance - self.regularizers, 0.0)
 
     def ntk_variances(self, nngp_in_eigenbasis):
         """Predictive variance of the NTK ensemble (Lee et al. 2019, eq. 16).
+
+        ``O(n^3)``: one quadratic form in an ``n x n`` matrix per row, in row
+        blocks.
 
         Parameters
         ----------
@@ -313,9 +356,15 @@ class LeaveOneOut:
         -------
         ndarray of shape (n,)
         """
-        c = self.coefficients
-        return np.maximum(np.einsum("ik,ik->i", c @ nngp_in_eigenbasis, c), 0.0)
+        variance = np.empty(nngp_in_eigenbasis.shape[0])
+        for rows, c in self._coefficient_blocks():
+            variance[rows] = np.einsum("ik,ik->i", c @ nngp_in_eigenbasis, c)
+        return np.maximum(variance, 0.0)
 
+
+#: Bytes of one block of leave-one-out coefficients (see
+#: ``LeaveOneOut._coefficient_blocks``).
+COEFFICIENT_BLOCK_BYTES = 8 * 2**20
 
 
 def leave_one_out(eig, projected_targets, targets, diagonal, diag_reg, tau,
@@ -410,7 +459,7 @@ def leave_one_out_batch(eig, projected_targets, targets, diagonal, settings,
                                               regularizers, tau):
                 sums = None
         if sums is None:
-            sums = _exact_sums(values, vectors, projected_targets, regularizers, tau)[:2]
+            sums = _exact_sums_in_blocks(values, vectors, projected_targets, regularizers, tau)
         residuals = sums[0] / sums[1][:, None]
         results.append(LeaveOneOut(targets - residuals, eig, regularizers, tau))
     return results

@@ -124,6 +124,22 @@ def test_loo_probabilities_at_infinite_time_equal_refits(classification_data, Se
     np.testing.assert_allclose(search.best_score_, -log_loss(y, proba), rtol=EXACT_RTOL)
 
 
+@pytest.mark.parametrize("Search", list(CLASSIFIERS))
+def test_loo_probabilities_in_row_blocks_equal_one_block(classification_data, Search,
+                                                         monkeypatch):
+    # The held-out variances go through the rows in blocks (no n x n array
+    # per candidate); 4 rows per block must give the one-block values up to
+    # the order of summation (1e-12 relative).
+    import sklearn_ntk._loo as loo_module
+    X, y = classification_data
+    params = dict(times=[None, 10.0], diag_regs=[0.05], depths=[2], bias_stds=[2.0],
+                  scoring="neg_log_loss")
+    whole = Search(**params).fit(X, y).cv_results_["mean_test_score"]
+    monkeypatch.setattr(loo_module, "COEFFICIENT_BLOCK_BYTES", 8 * len(X) * 4)
+    blocked = Search(**params).fit(X, y).cv_results_["mean_test_score"]
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12)
+
+
 @pytest.mark.parametrize("Search", list(REGRESSORS))
 def test_loo_at_finite_time_approximates_refits(regression_data, Search):
     # The linear-smoother identity is exact only at t=None. On these 24 rows,
@@ -230,6 +246,28 @@ def test_refit_is_the_base_estimator_with_best_params(regression_data,
                                rtol=1e-10, atol=1e-12)
     assert search.best_score_ == search.cv_results_["mean_test_score"][search.best_index_]
     assert search.cv_results_["rank_test_score"][search.best_index_] == 1
+
+
+@pytest.mark.parametrize("Search", [NTKRegressorCV, NTKClassifierCV, NNGPClassifierCV])
+def test_refit_at_finite_time_reuses_the_eigensystem(regression_data, classification_data,
+                                                     Search):
+    # At a finite best t the refit adopts the leave-one-out eigendecomposition
+    # instead of building a Krylov basis (weights) and decomposing again
+    # (covariances). Both routes are exact up to rounding on kernels with
+    # condition numbers <= 1e5 here (diag_reg >= 0.01): 1e-10 relative.
+    X, y = classification_data if Search in CLASSIFIERS else regression_data
+    search = Search(depths=[2], bias_stds=[2.0], diag_regs=[0.1, 0.01],
+                    times=[3.0, 30.0]).fit(X, y)
+    fitted = search.best_estimator_
+    regressor = fitted.regressor_ if Search in CLASSIFIERS else fitted
+    assert regressor._state.solver._eigen is not None
+    KERNEL_CACHE.clear()
+    reference = BASE[Search](**search.best_params_).fit(X, y)
+    method = "predict_proba" if Search in CLASSIFIERS else "predict"
+    kwargs = {} if Search in CLASSIFIERS else {"return_std": True}
+    for got, expected in zip(np.atleast_1d(getattr(fitted, method)(X, **kwargs)),
+                             np.atleast_1d(getattr(reference, method)(X, **kwargs))):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_scorer_objects_are_accepted(regression_data):
