@@ -84,13 +84,14 @@ _TILE_QUANTUM = 64
 #: Measured on 2 cores (loaded), time for the same kernel: case (a) of
 #: bench_conv_kernels (784 entries a pair) 3.5 s at 8 x 8 tiles, 5.4 s at
 #: 16 x 16, 6.2 s at 32 x 32, 12-14 s at 64 x 64; case (b) (4096 a pair)
-#: 3.5 s at 4 x 4 and 8 x 8, 8.1 s at 16 x 16, 12.3 s at 32 x 32. Case (c)
-#: (65536 entries a pair, so one pair a tile), N = 60, normal priority on the
-#: shared machine, once tiles read their rows' variances (row_variances)
-#: instead of carrying them: 4.3 s at 1 x 1, 5.9 s at 2 x 2, 6.1 s at 4 x 4
-#: (7.2 s at 4 x 4 before, when tiles of fewer than 4 x 4 lost to the rows'
-#: own covariances they carried).
+#: 3.5 s at 4 x 4 and 8 x 8, 8.1 s at 16 x 16, 12.3 s at 32 x 32.
 _STAGED_TILE_ENTRIES = 2**17
+#: ... but tiles of at least this side: each tile pays a dozen dispatches
+#: and a few eager operations. Case (c) (65536 entries a pair), N = 100,
+#: tiles reading their rows' variances (row_variances), normal priority at
+#: load 6-7, alternated: 9.6 and 14.4 s warm at 4 x 4 against 19.5 and
+#: 25.8 s at 1 x 1 (the budget's side); 2 x 2 and 8 x 8 were slower too.
+_STAGED_MIN_SIDE = 4
 
 
 class Kernels(NamedTuple):
@@ -204,8 +205,8 @@ def _combine(nngp, ntk, want_nngp, want_ntk):
 
 def _staged_block_bytes(pair_size, itemsize):
     """The tile budget that gives staged tiles ``_STAGED_TILE_ENTRIES``
-    entries (see :func:`tile_size`), or one pair when a pair has more."""
-    pairs = max(_STAGED_TILE_ENTRIES / pair_size, 1)
+    entries (see :func:`tile_size`), or a side of ``_STAGED_MIN_SIDE``."""
+    pairs = max(_STAGED_TILE_ENTRIES / pair_size, _STAGED_MIN_SIDE ** 2)
     return int(_BUFFERS_PER_TILE * itemsize * pair_size * pairs)
 
 
