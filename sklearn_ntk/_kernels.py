@@ -37,6 +37,7 @@ from ._recursion import (
     net_kernels,
     net_kernels_staged,
     plan,
+    row_variances,
     same_input_mask,
     split_scales,
 )
@@ -85,9 +86,11 @@ _TILE_QUANTUM = 64
 #: 16 x 16, 6.2 s at 32 x 32, 12-14 s at 64 x 64; case (b) (4096 a pair)
 #: 3.5 s at 4 x 4 and 8 x 8, 8.1 s at 16 x 16, 12.3 s at 32 x 32.
 _STAGED_TILE_ENTRIES = 2**17
-#: ... but tiles of at least this side: each tile recomputes its rows' own
-#: covariances (2 x side rows against side^2 pairs); case (c) (65536 entries
-#: a pair) took 12.0 s at 4 x 4, 16.3 s at 2 x 2, 23.2 s at 8 x 8.
+#: ... but tiles of at least this side: each tile pays a dozen dispatches
+#: and a few eager operations. Case (c) (65536 entries a pair), N = 100,
+#: tiles reading their rows' variances (row_variances), normal priority at
+#: load 6-7, alternated: 9.6 and 14.4 s warm at 4 x 4 against 19.5 and
+#: 25.8 s at 1 x 1 (the budget's side); 2 x 2 and 8 x 8 were slower too.
 _STAGED_MIN_SIDE = 4
 
 
@@ -208,10 +211,12 @@ def _staged_block_bytes(pair_size, itemsize):
 
 
 def _staged_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
-                 distances=None):
+                 distances=None, variances=None):
     """:func:`_kernel_tile` for image networks without branches, run one
     compiled program per layer (see ``net_kernels_staged``): 2-3x faster
-    on CPU and far quicker to compile than one program for the whole net."""
+    on CPU and far quicker to compile than one program for the whole net.
+    ``variances``: the rows' own recursions (see ``row_variances``), or
+    None to compute them here."""
     # Every tile takes the masked programs (a tile without identical rows
     # gets an all-False mask): one compilation per layer instead of two,
     # for a select per entry.
@@ -221,8 +226,14 @@ def _staged_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
         same = same_input_mask(ids1, ids2)
     out = net_kernels_staged(x1, x2, scales, net=net, compute_ntk=want_ntk,
                              same=same, distances=bool(distances),
-                             watch_near=distances is False)
+                             watch_near=distances is False, variances=variances)
     return _combine(*out[:2], want_nngp, want_ntk) + tuple(out[2:])
+
+
+def _staged_rows(rows, *, scales, net, dtype):
+    """Each image's own recursion, once per block of rows (the ``row_fn``
+    of :func:`run_tiles` for :func:`_staged_tile`; see ``row_variances``)."""
+    return row_variances(jnp.asarray(rows, dtype=dtype), scales, net=net)
 
 
 @functools.partial(jax.jit, static_argnames=("net",))
@@ -385,7 +396,7 @@ def _write_mirror(out, tile, i, j):
 
 
 def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
-              pair_size=1, progress=None):
+              pair_size=1, progress=None, row_fn=None):
     """Evaluate ``tile_fn`` on tiles of ``(x1, x2)`` and assemble full matrices.
 
     Parameters
@@ -414,6 +425,12 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
         Covariance entries carried per pair of rows (see :func:`tile_size`).
     progress : callable, default=None
         ``progress(tiles_done, tiles_total)``, called after each tile.
+    row_fn : callable, default=None
+        ``row_fn(rows)`` of a block of rows (a JAX array, padded as the
+        tiles' rows are), computed once per block, inside the x64 scope;
+        ``tile_fn`` then gets the results for its two blocks as two more
+        arguments. For work on single rows that every tile holding the row
+        needs (each image's own recursion, see ``row_variances``).
 
     Returns
     -------
@@ -439,6 +456,15 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
                                            for block in id_blocks2]
     outputs = [np.empty((n1, n2), dtype=out_dtype)
                for _ in range(n_outputs)]
+    workers = _n_workers(n_jobs)
+    row_data1 = row_data2 = None
+    if row_fn is not None:
+        def own(block):
+            with x64_scope(out_dtype == np.float64):
+                return row_fn(block)
+
+        row_data1 = _map(own, blocks1, workers)
+        row_data2 = row_data1 if symmetric else _map(own, blocks2, workers)
     starts1 = range(0, n1, side1)
     starts2 = range(0, n2, side2)
     if symmetric:
@@ -456,10 +482,12 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
         diagonal = symmetric and i == j
         with x64_scope(out_dtype == np.float64):
             a, b = i // side1, j // side2
+            rows = () if row_fn is None else (row_data1[a], row_data2[b])
             if few_tiles or np.intersect1d(id_sets1[a], id_sets2[b]).size:
-                tiles = tile_fn(blocks1[a], blocks2[b], id_blocks1[a], id_blocks2[b])
+                tiles = tile_fn(blocks1[a], blocks2[b], id_blocks1[a], id_blocks2[b],
+                                *rows)
             else:
-                tiles = tile_fn(blocks1[a], blocks2[b], None, None)
+                tiles = tile_fn(blocks1[a], blocks2[b], None, None, *rows)
             tiles = _split_complex(tiles)
         if diagonal:
             tiles = [_symmetrize_tile(tile) for tile in tiles]
@@ -471,7 +499,7 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
                 # Mirrored while the tile is still in cache.
                 _write_mirror(out, tile, i, j)
 
-    workers = min(_n_workers(n_jobs), len(jobs))
+    workers = min(workers, len(jobs))
     if workers == 1:
         for done, job in enumerate(jobs, 1):
             work(job)
@@ -483,6 +511,14 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
                 if progress is not None:
                     progress(done, len(jobs))
     return outputs
+
+
+def _map(fn, items, workers):
+    """``[fn(item) for item in items]`` on up to ``workers`` threads."""
+    if min(workers, len(items)) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def _parse_get(get):
@@ -795,18 +831,28 @@ def compute_kernels(
     # of distinct rows is computed again carrying the pairs' distances
     # (compiled only when some tile needs it); see the Notes.
     watch = carries_distance(skeleton, x1.shape[1:])
-    tile = _staged_tile if x1.ndim > 2 and is_chain(skeleton) else _kernel_tile
+    staged = x1.ndim > 2 and is_chain(skeleton)
+    tile = _staged_tile if staged else _kernel_tile
+    if staged:
+        # The staged programs take one (W_std, b_std) row each: cut once,
+        # not per tile (each cut is a dispatch; tiles may hold a few pairs).
+        with x64_scope(out_dtype == np.float64):
+            scales = tuple(jnp.asarray(row, dtype=out_dtype) for row in scales)
 
-    def tile_fn(a, b, ids_a, ids_b):
+    def tile_fn(a, b, ids_a, ids_b, *variances):
         args = (jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
-                ids_a, ids_b, jnp.asarray(scales, dtype=out_dtype))
+                ids_a, ids_b,
+                scales if staged else jnp.asarray(scales, dtype=out_dtype))
+        extra = {"variances": variances} if variances else {}
         if not watch:
-            return tile(*args, net=skeleton, want_nngp=want_nngp, want_ntk=want_ntk)
+            return tile(*args, net=skeleton, want_nngp=want_nngp, want_ntk=want_ntk,
+                        **extra)
         # The watch needs the output NNGP: the NTK alone is taken from the
         # pair's complex tile (the same program, so the same bits as with
         # get=("nngp", "ntk"); an NTK-only program that also materialised
         # the NNGP rounded ~5% of its entries 1 ulp differently).
-        kwargs = dict(net=skeleton, want_nngp=want_nngp or want_ntk, want_ntk=want_ntk)
+        kwargs = dict(net=skeleton, want_nngp=want_nngp or want_ntk, want_ntk=want_ntk,
+                      **extra)
         *tiles, near = tile(*args, **kwargs, distances=False)
         if bool(near):
             tiles = tile(*args, **kwargs, distances=True)
@@ -819,12 +865,15 @@ def compute_kernels(
     if verbose and x1.shape[0] * n2 >= VERBOSE_MIN_ENTRIES:
         progress = ProgressReporter(
             f"compute_kernels ({x1.shape[0]} x {n2})", 1, verbose, unit="tiles")
-    if tile is _staged_tile:
+    row_fn = None
+    if staged:
         max_block_bytes = min(max_block_bytes, _staged_block_bytes(
             net_plan.entries_per_pair, out_dtype.itemsize))
+        row_fn = functools.partial(_staged_rows, scales=scales, net=skeleton,
+                                   dtype=out_dtype)
     outputs = run_tiles(tile_fn, x1, x2, want_nngp + want_ntk, out_dtype,
                         max_block_bytes, n_jobs, pair_size=net_plan.entries_per_pair,
-                        progress=progress)
+                        progress=progress, row_fn=row_fn)
     # Only the requested kernels are computed (the NTK alone skips the
     # separate NNGP chain).
     return Kernels(outputs[0] if want_nngp else None,

@@ -35,7 +35,11 @@ network by :func:`plan`.
 
 Each row also carries its own covariance (``var1`` for ``x1``, ``var2`` for
 ``x2``) through the same layers: the activations need the variances, and
-pooling needs the off-diagonal self-covariances in the full form.
+pooling needs the off-diagonal self-covariances in the full form. A pair
+reads only the variances (the self-covariances at equal positions ``p =
+p'``), so the staged engine runs each row's own recursion once and hands
+every tile its rows' variances, layer by layer (see
+:func:`row_variances`); the tiles then carry only the pairs.
 
 Entries known to pair an input with itself (``same``: the diagonal of a
 train kernel) take the exact ``rho = 1`` formula of each activation, and
@@ -80,6 +84,7 @@ __all__ = [
     "NEAR_DUPLICATE_VERSINE",
     "has_near_pairs",
     "net_kernels_staged",
+    "row_variances",
     "is_chain",
 ]
 
@@ -177,7 +182,9 @@ class _State(NamedTuple):
     ``full``), then the row axes: ``(n1, n2)`` for a cross kernel, ``(n,)``
     for the diagonal of a kernel. ``var1``/``var2``: each row with itself,
     with the same spatial axes and row axes ``(n1, 1)``/``(1, n2)`` (or
-    ``(n,)``). ``ntk`` is the float 0.0 before the first linear layer and
+    ``(n,)``), or both None when the rows' own recursions supply their
+    variances layer by layer (``_Context.variances``, the staged engine).
+    ``ntk`` is the float 0.0 before the first linear layer and
     None when the NTK is not computed. ``dist`` (diagonal form only, None
     unless requested) is the pair ``(var1 + var2 - 2 nngp, var1 - var2)``
     for each pair of rows (the squared distance and the variance
@@ -199,13 +206,18 @@ class _State(NamedTuple):
 class _Context:
     """Per-trace bookkeeping: the scales, the layer counter, the plan."""
 
-    def __init__(self, scales, same, last_pool, diagonal_batch, record=None):
+    def __init__(self, scales, same, last_pool, diagonal_batch, record=None,
+                 variances=None):
         self.scales = iter(scales)
         self.diagonal_batch = diagonal_batch
         self.same = same
         self.last_pool = last_pool
         self.index = -1
         self.record = record
+        # The rows' variances at this layer's input, in the diagonal form
+        # (``(*spatial, n1, 1)``, ``(*spatial, 1, n2)``), when the state
+        # carries none (see :func:`row_variances`).
+        self.variances = variances
 
 
 def _n_spatial_axes(state):
@@ -246,11 +258,33 @@ def _position_eye(spatial, n_rest):
 def _variance_at(var, spatial, second):
     """Variances of a full-form self-covariance ``var[p, p', rows]`` at ``p``
     (or at ``p'`` when ``second``), broadcastable against the full form."""
-    diag = _diagonal_positions(var, spatial)
+    return _at_position(_diagonal_positions(var, spatial), spatial, second)
+
+
+def _at_position(diag, spatial, second):
+    """Diagonal-form ``diag[p, rows]`` as ``[p, 1, rows]`` (or ``[1, p',
+    rows]`` when ``second``), broadcastable against the full form."""
     ones = (1,) * len(spatial)
     rest = diag.shape[len(spatial):]
     shape = (ones + tuple(spatial) if second else tuple(spatial) + ones) + rest
     return diag.reshape(shape)
+
+
+def _row_variances(state, ctx):
+    """``(q1, q2)``: each row's variance at the positions of ``state.nngp``
+    (at ``p`` and at ``p'`` in the full form), broadcastable against it;
+    from the state, or from the rows' own recursions (``ctx.variances``)."""
+    spatial = state.spatial
+    if state.var1 is None:
+        q1, q2 = ctx.variances
+        if not state.full:
+            return q1, q2
+        return (_at_position(q1, spatial, second=False),
+                _at_position(q2, spatial, second=True))
+    if not state.full:
+        return state.var1, state.var2
+    return (_variance_at(state.var1, spatial, second=False),
+            _variance_at(state.var2, spatial, second=True))
 
 
 # ---------------------------------------------------------------------------
@@ -517,6 +551,8 @@ def _linear(state, layer, ctx):
             ntk = fan_in * nngp + w2 * mix_pair(ntk) + (1.0 if has_bias else 0.0)
     if ctx.diagonal_batch:
         var1 = var2 = new_nngp
+    elif state.var1 is None:  # supplied by the rows' own recursions
+        var1 = var2 = None
     else:
         var1 = _affine(mix(state.var1), w2, b2)
         var2 = _affine(mix(state.var2), w2, b2)
@@ -546,31 +582,31 @@ def _activation(state, layer, ctx):
     activation = layer.resolve()
     same = ctx.same
     diagonal_batch = ctx.diagonal_batch
+    carried = state.var1 is not None  # else the rows' own recursions
     if not state.full:
         if diagonal_batch:
             k, k_dot = dual_diag(activation, state.nngp)
             var1 = var2 = k
         elif state.dist is not None:
-            return _activation_with_distance(state, activation, same)
+            return _activation_with_distance(state, activation, ctx)
         else:
-            k, k_dot = _dual_masked(activation, state.var1, state.nngp,
-                                    state.var2, same)
-            var1, _ = dual_diag(activation, state.var1)
-            var2, _ = dual_diag(activation, state.var2)
+            q1, q2 = _row_variances(state, ctx)
+            k, k_dot = _dual_masked(activation, q1, state.nngp, q2, same)
+            var1 = dual_diag(activation, q1)[0] if carried else None
+            var2 = dual_diag(activation, q2)[0] if carried else None
     else:
         spatial = state.spatial
         n_rest = state.nngp.ndim - 2 * len(spatial)
         eye = _position_eye(spatial, n_rest)
-        q1 = _variance_at(state.var1, spatial, second=False)
-        q2 = _variance_at(state.var2, spatial, second=True)
+        q1, q2 = _row_variances(state, ctx)
         if diagonal_batch:
             k, k_dot = _dual_masked(activation, q1, state.nngp, q2, eye)
             var1 = var2 = k
         else:
             mask = None if same is None else eye & same
             k, k_dot = _dual_masked(activation, q1, state.nngp, q2, mask)
-            var1 = _self_dual(activation, state.var1, spatial)
-            var2 = _self_dual(activation, state.var2, spatial)
+            var1 = _self_dual(activation, state.var1, spatial) if carried else None
+            var2 = _self_dual(activation, state.var2, spatial) if carried else None
     ntk = None if state.ntk is None else state.ntk * k_dot
     return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk, is_gaussian=False)
 
@@ -601,9 +637,10 @@ def has_near_pairs(nngp, var1, var2, same):
     return jnp.any(near)
 
 
-def _activation_with_distance(state, activation, same):
+def _activation_with_distance(state, activation, ctx):
     """Diagonal form with the pairs' distances: the angle comes from them."""
-    q11, q12, q22 = state.var1, state.nngp, state.var2
+    same = ctx.same
+    (q11, q22), q12 = _row_variances(state, ctx), state.nngp
     dist, dvar = state.dist
     var1, _ = dual_diag(activation, q11)
     var2, _ = dual_diag(activation, q22)
@@ -622,6 +659,8 @@ def _activation_with_distance(state, activation, same):
         dvar = jnp.where(same, 0.0, dvar)
     ntk = None if state.ntk is None else state.ntk * k_dot
     dist = jnp.maximum(dist, 0.0)
+    if state.var1 is None:  # the rows' own recursions carry them
+        var1 = var2 = None
     return state._replace(var1=var1, nngp=k, var2=var2, ntk=ntk,
                           is_gaussian=False, dist=(dist, dvar))
 
@@ -1097,6 +1136,13 @@ def plan(net, row_shape, compute_ntk=True):
 # identical shapes share one compiled program, so the three convolutions of
 # a 3-layer CNN compile once. The values are those of :func:`net_kernels`
 # (the same operations; only where arrays are stored differs).
+#
+# A tile carries only its pairs. Each activation reads its rows' variances
+# (the self-covariances at equal positions), which :func:`row_variances`
+# computes once per row, with the same layer rules in the diagonal batch;
+# the full self-covariances that pooling needs live only there. Carried in
+# every tile instead, a 4 x 4 tile of full-form pairs propagated the full
+# self-covariances of its 8 rows beside its 16 pairs.
 
 #: How the NTK travels between stages: absent (not computed), the float 0
 #: before the first linear layer, or packed with the NNGP.
@@ -1125,7 +1171,7 @@ def _state_from(var1, pair, var2, dist, ntk_kind, static):
 
 
 def _pack(state):
-    """``(var1, pair, var2, dist)`` and the static description of ``state``."""
+    """``(pair, dist)`` and the static description of ``state``."""
     if state.ntk is None:
         kind, pair = _NTK_ABSENT, state.nngp
     elif not _is_array(state.ntk):
@@ -1134,7 +1180,22 @@ def _pack(state):
         kind, pair = _NTK_PACKED, jax.lax.complex(state.nngp, state.ntk)
     dist = None if state.dist is None else jax.lax.complex(*state.dist)
     static = (state.spatial, state.full, state.channels, state.is_gaussian)
-    return (state.var1, pair, state.var2, dist), kind, static
+    return (pair, dist), kind, static
+
+
+def _own_outputs(state):
+    """``(cov, variances)`` of a state of rows with themselves (the diagonal
+    batch, whose ``nngp`` is their covariance): the covariances, and their
+    diagonal-form variances ``(*spatial, n)``.
+
+    The covariances are materialised before the diagonal is read: XLA's CPU
+    backend otherwise fuses both outputs into one loop that ran 4-20x
+    slower than the two apart.
+    """
+    cov = _materialise(state.nngp)
+    if state.full:
+        return cov, _diagonal_positions(cov, state.spatial)
+    return cov, cov
 
 
 #: Output description of each compiled stage, recorded while it is traced.
@@ -1143,12 +1204,17 @@ _STAGE_OUTPUTS = {}
 
 @functools.partial(jax.jit, static_argnames=("layer", "static", "ntk_kind",
                                              "diagonalise"))
-def _stage(var1, pair, var2, dist, scale, same, *, layer, static, ntk_kind,
-           diagonalise):
-    state = _state_from(var1, pair, var2, dist, ntk_kind, static)
+def _stage(variances1, pair, variances2, dist, scale, same, *, layer, static,
+           ntk_kind, diagonalise):
+    """One layer of a tile's pairs. ``variances1``, ``variances2``: its rows'
+    variances at the layer's input, ``(*spatial, n1)`` and ``(*spatial,
+    n2)``, or None (from :func:`row_variances`)."""
+    state = _state_from(None, pair, None, dist, ntk_kind, static)
     if diagonalise:
         state = _to_diagonal(state)
     ctx = _Context([scale], same, -1, False)
+    if variances1 is not None:  # None where the layer reads none
+        ctx.variances = (variances1[..., :, None], variances2[..., None, :])
     if isinstance(layer, L.Conv) and ntk_kind == _NTK_PACKED:
         # Sum the shifted slices of the packed array once: a complex
         # addition adds both parts, and one loop reads each element once.
@@ -1167,6 +1233,25 @@ def _stage(var1, pair, var2, dist, scale, same, *, layer, static, ntk_kind,
     return arrays
 
 
+@functools.partial(jax.jit, static_argnames=("layer", "static", "diagonalise"))
+def _own_stage(cov, variances, scale, *, layer, static, diagonalise):
+    """One layer of each row with itself (the diagonal batch, no NTK): the
+    rows' covariances ``cov`` at the layer's output and their variances.
+
+    The variances at the input come in materialised (``(*spatial, n)``):
+    read from the full form inside the activation's loop, they cost that
+    loop a gather per element (about 4x its time on CPU).
+    """
+    state = _state_from(None, cov, None, None, _NTK_ABSENT, static)
+    if diagonalise:
+        state = _to_diagonal(state)
+    ctx = _Context([scale], None, -1, True, variances=(variances, variances))
+    out = _leaf(state, layer, ctx)
+    _, _, out_static = _pack(out)
+    _STAGE_OUTPUTS[("own", layer, static, diagonalise)] = out_static
+    return _own_outputs(out)
+
+
 @functools.partial(jax.jit, static_argnames=("full", "compute_ntk", "distances"))
 def _input_stage(x1, x2, same, *, full, compute_ntk, distances=False):
     arrays, _, _ = _pack(_input_state(x1, x2, same, False, full, compute_ntk,
@@ -1174,13 +1259,78 @@ def _input_stage(x1, x2, same, *, full, compute_ntk, distances=False):
     return arrays
 
 
+@functools.partial(jax.jit, static_argnames=("full",))
+def _own_input_stage(x, *, full):
+    return _own_outputs(_input_state(x, None, None, False, full, False))
+
+
 @jax.jit
-def _near_stage(var1, pair, var2, same):
-    return has_near_pairs(jnp.real(pair), var1, var2, same)
+def _near_stage(variances1, pair, variances2, same):
+    return has_near_pairs(jnp.real(pair), variances1[..., :, None],
+                          variances2[..., None, :], same)
+
+
+def _chain_layers(net, scales):
+    """``(index, layer, scale)`` of the layers a staged run executes."""
+    rows = iter(_rows(scales))
+    for index, layer in enumerate(_leaves(net)):
+        if isinstance(layer, L.Identity):
+            continue
+        yield index, layer, (next(rows) if isinstance(layer, _LINEAR) else None)
+
+
+def row_variances(x, scales, *, net):
+    """Each row's variances at the input of every layer of the chain ``net``
+    and at its output, from the row's own recursion, one compiled program
+    per layer (as :func:`net_kernels_staged`); call it outside ``jax.jit``.
+
+    A pair's recursion reads its rows' covariances only at equal positions:
+    each activation takes the variances ``q11[p]`` and ``q22[p']``. A row's
+    full self-covariance (position pairs) is needed only to carry its own
+    variances through pooling, which averages over pairs of positions. So
+    it is computed once per row here (``n`` self-recursions), and each tile
+    that holds the row reads the variances instead of propagating its rows'
+    full self-covariances (which cost a 4 x 4 tile of full-form pairs a
+    third of its work).
+
+    Parameters
+    ----------
+    x : jax array of shape (n, *spatial, channels)
+    scales : array of shape (n_linear_layers, 2)
+    net : Layer
+        The skeleton, a chain of layers (:func:`is_chain`).
+
+    Returns
+    -------
+    tuple of jax arrays or None
+        The variances at the input of each executed layer (Identity layers
+        are skipped), of shape ``(*spatial_k, n)`` with that layer's input
+        positions, then those of the output, of shape ``(n,)``; None where
+        nothing reads them (the recursion stops after the last reader).
+    """
+    layers = list(_chain_layers(net, scales))
+    # The activations read them, and so does the near-duplicate watch at
+    # the input and the output where distances are carried.
+    watch = carries_distance(net, x.shape[1:])
+    reads = [isinstance(layer, L._ActivationLayer) for _, layer, _ in layers]
+    reads = [reads[0] or watch] + reads[1:] + [watch] if layers else [watch]
+    last_pool = _last_pool(net)
+    full = last_pool >= 0 and x.ndim > 2
+    cov, variances = _own_input_stage(x, full=full)
+    trajectory = [variances if reads[0] else None]
+    static = (tuple(x.shape[1:-1]), full, x.shape[-1], False)
+    last = max((k for k, read in enumerate(reads) if read), default=0)
+    for step, (index, layer, scale) in enumerate(layers[:last], 1):
+        diagonalise = static[1] and index > last_pool
+        cov, variances = _own_stage(cov, variances, scale, layer=layer,
+                                    static=static, diagonalise=diagonalise)
+        static = _STAGE_OUTPUTS[("own", layer, static, diagonalise)]
+        trajectory.append(variances if reads[step] else None)
+    return tuple(trajectory) + (None,) * (len(reads) - len(trajectory))
 
 
 def net_kernels_staged(x1, x2, scales, *, net, compute_ntk=True, same=None,
-                       distances=False, watch_near=False):
+                       distances=False, watch_near=False, variances=None):
     """:func:`net_kernels` of a chain of layers (:func:`is_chain`), run as one
     compiled program per layer (see the section comment above); call it
     outside ``jax.jit``.
@@ -1198,29 +1348,37 @@ def net_kernels_staged(x1, x2, scales, *, net, compute_ntk=True, same=None,
     distances, watch_near : bool
         As in :func:`net_kernels` (the near-duplicate flag is checked on the
         input and output stages' arrays).
+    variances : pair of tuples, default=None
+        ``(row_variances(x1, ...), row_variances(x2, ...))``: the rows' own
+        recursions, computed once per block of rows by a caller that runs
+        many tiles (:func:`sklearn_ntk._kernels.run_tiles`); computed here
+        when None.
 
     Returns
     -------
     nngp, ntk : jax arrays of shape (n1, n2) (ntk None if not computed)
     near : jax bool scalar, only with ``watch_near``
     """
+    if variances is None:
+        variances = (row_variances(x1, scales, net=net),
+                     row_variances(x2, scales, net=net))
+    variances1, variances2 = variances
     last_pool = _last_pool(net)
     full = last_pool >= 0 and x1.ndim > 2
     carry = carries_distance(net, x1.shape[1:])
     watch = watch_near and carry and not distances
-    arrays = _input_stage(x1, x2, same, full=full, compute_ntk=compute_ntk,
-                          distances=distances and carry)
-    near = _near_stage(*arrays[:3], same) if watch else jnp.zeros((), dtype=bool)
+    pair, dist = _input_stage(x1, x2, same, full=full, compute_ntk=compute_ntk,
+                              distances=distances and carry)
+    near = jnp.zeros((), dtype=bool)
+    if watch:
+        near = _near_stage(variances1[0], pair, variances2[0], same)
     kind = _NTK_ZERO if compute_ntk else _NTK_ABSENT
     static = (tuple(x1.shape[1:-1]), full, x1.shape[-1], False)
-    rows = iter(_rows(scales))
-    for index, layer in enumerate(_leaves(net)):
-        if isinstance(layer, L.Identity):
-            continue
-        scale = next(rows) if isinstance(layer, _LINEAR) else None
+    for step, (index, layer, scale) in enumerate(_chain_layers(net, scales)):
         diagonalise = static[1] and index > last_pool
-        arrays = _stage(*arrays, scale, same, layer=layer, static=static,
-                        ntk_kind=kind, diagonalise=diagonalise)
+        pair, dist = _stage(variances1[step], pair, variances2[step], dist, scale,
+                            same, layer=layer, static=static, ntk_kind=kind,
+                            diagonalise=diagonalise)
         kind, static = _STAGE_OUTPUTS[(layer, static, kind, diagonalise)]
     if static[0]:
         raise ValueError(
@@ -1228,8 +1386,8 @@ def net_kernels_staged(x1, x2, scales, *, net, compute_ntk=True, same=None,
             "end it with Flatten() or GlobalAvgPool() (then Dense(1)), as a "
             "stax network whose kernel is a matrix does.")
     if watch:
-        near = near | _near_stage(*arrays[:3], same)
-    state = _state_from(*arrays, kind, static)
+        near = near | _near_stage(variances1[-1], pair, variances2[-1], same)
+    state = _state_from(None, pair, None, dist, kind, static)
     ntk = state.ntk
     if ntk is not None and not _is_array(ntk):
         ntk = jnp.zeros_like(state.nngp)  # no linear layer: Theta = 0

@@ -22,7 +22,7 @@ from sklearn_ntk import (
 )
 from sklearn_ntk._kernels import check_cost
 from sklearn_ntk._precision import x64_scope
-from sklearn_ntk._recursion import plan, split_scales
+from sklearn_ntk._recursion import net_kernels, plan, row_variances, split_scales
 
 
 def _images(n=5, shape=(5, 4, 2), seed=0):
@@ -224,6 +224,37 @@ def test_train_kernels_are_symmetric_psd_and_consistent(net):
     np.testing.assert_allclose(cross.ntk, kernels.ntk[:4, 4:], rtol=1e-12)
     diagonals = compute_kernel_diagonals(X, architecture=net)
     np.testing.assert_allclose(diagonals.ntk, np.diag(kernels.ntk), rtol=1e-14)
+
+
+def test_staged_tiles_with_the_rows_own_variances_equal_the_whole_engine():
+    # compute_kernels runs image chains layer by layer, each tile reading
+    # its rows' variances from one recursion per image (row_variances);
+    # net_kernels carries every pair's full self-covariances instead. Pooling
+    # builds the next variances from off-diagonal self-covariances, so a
+    # variance carried through the pooling wrongly would show here. Same
+    # formulas in a different order of operations: 1e-13 relative is ~500
+    # ulps; a wrong variance moves entries by 1e-3 or more.
+    net = layers.serial(layers.Conv(2, (3, 3), padding="SAME", W_std=1.4, b_std=0.1),
+                        layers.Relu(), layers.AvgPool((2, 2)), layers.Erf(),
+                        layers.GlobalAvgPool(), layers.Dense(1, W_std=1.2, b_std=0.3))
+    X = _images(n=7, shape=(4, 4, 2))
+    X[5] = X[2]  # a duplicate: exact rho = 1 from the rows' own variances
+    skeleton, scales = split_scales(net)
+    staged = compute_kernels(X, architecture=net)
+    cross = compute_kernels(X[:3], X[3:], architecture=net)
+    with x64_scope():
+        whole = jax.jit(lambda x, same: net_kernels(
+            x, x, scales, net=skeleton, symmetric=True, same=same))(
+                jnp.asarray(X), jnp.asarray(np.all(X[:, None] == X[None], axis=(2, 3, 4))))
+        trajectory = row_variances(jnp.asarray(X), scales, net=skeleton)
+    for got, want in zip(staged, whole):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(cross.ntk, staged.ntk[:3, 3:], rtol=1e-13, atol=0)
+    assert staged.ntk[2, 5] == staged.ntk[2, 2] == staged.ntk[5, 5]
+    # Only the activations' inputs are kept: conv, relu, pool, erf, then
+    # pooling and the readout read none (nor the output).
+    kept = [variances is not None for variances in trajectory]
+    assert kept == [False, True, False, True, False, False, False]
 
 
 def test_float32_agrees_with_float64():
