@@ -158,6 +158,7 @@ def _finite_output(key, x, width, n_outputs, W_std, b_std):
     return W_std / np.sqrt(width) * h @ w + b_std * b
 
 
+@pytest.mark.slow
 def test_nngp_matches_monte_carlo_of_wide_random_conv_nets():
     # Output covariance of 400 random nets of width 256 (64 readout units
     # each, exchangeable given the hidden layers): Monte Carlo error about
