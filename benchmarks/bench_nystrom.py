@@ -43,27 +43,41 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 D, N_TEST, DEPTH, DIAG_REG = 20, 10_000, 3, 0.1
 
+
+
+def make_task(task, n, seed):
+    """Rows ``X`` of shape (n, D) and targets ``y`` of one benchmark task.
+
+    ``ridge-sum``: standard Gaussian features; a sine, a square and a tanh of
+    three fixed unit projections plus the product of two features, noise
+    0.1. ``friedman1``: scikit-learn's, features standardised.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if task == "friedman1":
+        from sklearn.datasets import make_friedman1
+        X, y = make_friedman1(n, n_features=D, noise=1.0, random_state=seed)
+        X = (X - 0.5) * np.sqrt(12.0)  # uniform(0, 1) standardised
+        return X, (y - 14.4) / 5.0
+    X = rng.standard_normal((n, D))
+    w = np.random.default_rng(123).standard_normal((3, D))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    p = X @ w.T
+    y = (np.sin(p[:, 0]) + 0.25 * p[:, 1] ** 2 + X[:, 0] * X[:, 1]
+         + 0.3 * np.tanh(3 * p[:, 2]) + 0.1 * rng.standard_normal(n))
+    return X, y
+
+
 _PRELUDE = textwrap.dedent(f"""
     import json, resource, sys, time
     import numpy as np
     task, n, m, centers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    sys.path.insert(0, {os.path.join(REPO, "benchmarks")!r})
+    from bench_nystrom import make_task as make
     def rss_mb():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * 4096 / 2**20
-    def make(task, n, seed):
-        rng = np.random.default_rng(seed)
-        if task == "friedman1":
-            from sklearn.datasets import make_friedman1
-            X, y = make_friedman1(n, n_features={D}, noise=1.0, random_state=seed)
-            X = (X - 0.5) * np.sqrt(12.0)  # uniform(0, 1) standardised
-            return X, (y - 14.4) / 5.0
-        X = rng.standard_normal((n, {D}))
-        w = np.random.default_rng(123).standard_normal((3, {D}))
-        w /= np.linalg.norm(w, axis=1, keepdims=True)
-        p = X @ w.T
-        y = (np.sin(p[:, 0]) + 0.25 * p[:, 1] ** 2 + X[:, 0] * X[:, 1]
-             + 0.3 * np.tanh(3 * p[:, 2]) + 0.1 * rng.standard_normal(n))
-        return X, y
     X, y = make(task, n, 0)
     X_test, y_test = make(task, {N_TEST}, 1)
     base_mb = rss_mb()

@@ -7,8 +7,7 @@ randomly pivoted Cholesky bounds, Chen, Epperly, Tropp & Webber 2023) and
 the test R^2 of ``NTKRegressor(solver="nystrom", diag_reg=0.1)``, median
 over three seeds. The data sets:
 
-* ``gaussian``: 20 standard Gaussian features (the ``ridge-sum`` inputs
-  of ``bench_nystrom.py``), target as there;
+* ``gaussian``: the ``ridge-sum`` task of ``bench_nystrom.py``;
 * ``clustered``: 20 features in 30 Gaussian clusters of unequal weight
   (weights proportional to 1/k^2) and spread, target a smooth function of
   the features plus a per-cluster offset.
@@ -23,28 +22,24 @@ import numpy as np
 from sklearn_ntk import NTKRegressor, compute_kernel_diagonals, compute_kernels
 from sklearn_ntk._nystrom import whitening
 
-D, N_TEST = 20, 5000
+from bench_nystrom import D, make_task
+
+N_TEST = 5000
 
 
 def make(name, n, seed):
+    if name == "gaussian":
+        return make_task("ridge-sum", n, seed)
     rng = np.random.default_rng(seed)
     structure = np.random.default_rng(123)
-    if name == "gaussian":
-        X = rng.standard_normal((n, D))
-        w = structure.standard_normal((3, D))
-        w /= np.linalg.norm(w, axis=1, keepdims=True)
-        p = X @ w.T
-        y = (np.sin(p[:, 0]) + 0.25 * p[:, 1] ** 2 + X[:, 0] * X[:, 1]
-             + 0.3 * np.tanh(3 * p[:, 2]))
-    else:
-        k = 30
-        weights = 1.0 / np.arange(1, k + 1) ** 2
-        centres = 3.0 * structure.standard_normal((k, D))
-        spreads = structure.uniform(0.1, 1.0, k)
-        offsets = structure.standard_normal(k)
-        label = rng.choice(k, n, p=weights / weights.sum())
-        X = centres[label] + spreads[label, None] * rng.standard_normal((n, D))
-        y = np.sin(X[:, 0]) + 0.5 * np.cos(X[:, 1] * X[:, 2] / 3.0) + offsets[label]
+    k = 30
+    weights = 1.0 / np.arange(1, k + 1) ** 2
+    centres = 3.0 * structure.standard_normal((k, D))
+    spreads = structure.uniform(0.1, 1.0, k)
+    offsets = structure.standard_normal(k)
+    label = rng.choice(k, n, p=weights / weights.sum())
+    X = centres[label] + spreads[label, None] * rng.standard_normal((n, D))
+    y = np.sin(X[:, 0]) + 0.5 * np.cos(X[:, 1] * X[:, 2] / 3.0) + offsets[label]
     return X, y + 0.1 * rng.standard_normal(n)
 
 

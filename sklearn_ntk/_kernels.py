@@ -13,6 +13,7 @@ with the architecture as a static argument, so that
   configuration alone.
 """
 
+import contextlib
 import functools
 import math
 import os
@@ -499,26 +500,26 @@ def run_tiles(tile_fn, x1, x2, n_outputs, out_dtype, max_block_bytes, n_jobs,
                 # Mirrored while the tile is still in cache.
                 _write_mirror(out, tile, i, j)
 
-    workers = min(workers, len(jobs))
-    if workers == 1:
-        for done, job in enumerate(jobs, 1):
-            work(job)
-            if progress is not None:
-                progress(done, len(jobs))
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for done, _ in enumerate(pool.map(work, jobs), 1):
-                if progress is not None:
-                    progress(done, len(jobs))
+    _map(work, jobs, workers, progress)
     return outputs
 
 
-def _map(fn, items, workers):
-    """``[fn(item) for item in items]`` on up to ``workers`` threads."""
-    if min(workers, len(items)) <= 1:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(fn, items))
+def _map(fn, items, workers, progress=None):
+    """``[fn(item) for item in items]`` on up to ``workers`` threads, calling
+    ``progress(done, total)`` after each item."""
+    workers = min(workers, len(items))
+    results = []
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
+            mapped = pool.map(fn, items)
+        else:
+            mapped = map(fn, items)
+        for done, result in enumerate(mapped, 1):
+            results.append(result)
+            if progress is not None:
+                progress(done, len(items))
+    return results
 
 
 def _parse_get(get):

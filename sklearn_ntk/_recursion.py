@@ -1214,7 +1214,7 @@ def _stage(variances1, pair, variances2, dist, scale, same, *, layer, static,
         state = _to_diagonal(state)
     ctx = _Context([scale], same, -1, False)
     if variances1 is not None:  # None where the layer reads none
-        ctx.variances = (variances1[..., :, None], variances2[..., None, :])
+        ctx.variances = _pair_axes(variances1, variances2)
     if isinstance(layer, L.Conv) and ntk_kind == _NTK_PACKED:
         # Sum the shifted slices of the packed array once: a complex
         # addition adds both parts, and one loop reads each element once.
@@ -1264,10 +1264,16 @@ def _own_input_stage(x, *, full):
     return _own_outputs(_input_state(x, None, None, False, full, False))
 
 
+def _pair_axes(variances1, variances2):
+    """Rows' variances ``(*spatial, n1)``, ``(*spatial, n2)`` as ``(*spatial,
+    n1, 1)``, ``(*spatial, 1, n2)``: broadcastable against their pairs."""
+    return variances1[..., :, None], variances2[..., None, :]
+
+
 @jax.jit
 def _near_stage(variances1, pair, variances2, same):
-    return has_near_pairs(jnp.real(pair), variances1[..., :, None],
-                          variances2[..., None, :], same)
+    q1, q2 = _pair_axes(variances1, variances2)
+    return has_near_pairs(jnp.real(pair), q1, q2, same)
 
 
 def _chain_layers(net, scales):

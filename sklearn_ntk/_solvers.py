@@ -114,10 +114,13 @@ def available_memory():
         return None
 
 
+def _fits(needed, available):
+    return available is None or needed <= available
+
+
 def exact_fits(n_samples):
     """Whether an exact fit of ``n_samples`` rows fits in available memory."""
-    available = available_memory()
-    return available is None or exact_fit_bytes(n_samples) <= available
+    return _fits(exact_fit_bytes(n_samples), available_memory())
 
 
 def refuse_beyond_memory(needed, request, contents, remedy):
@@ -127,7 +130,7 @@ def refuse_beyond_memory(needed, request, contents, remedy):
     GB are available. <remedy>".
     """
     available = available_memory()
-    if available is not None and needed > available:
+    if not _fits(needed, available):
         raise MemoryError(
             f"{request} needs about {needed / 1e9:.1f} GB ({contents}), but only "
             f"{available / 1e9:.1f} GB are available. {remedy}"
