@@ -186,7 +186,10 @@ def rpcholesky_centers(X, n_components, kernel, dynamics_kernel, rng,
     x_pool = X[pool]
     residual = np.array(getattr(kernel.diagonal(x_pool), dynamics_kernel), dtype=np.float64)
     tolerance = RPC_TOL * max(float(residual.max()), np.finfo(np.float64).tiny)
-    factor = np.zeros((pool.size, n_components))
+    # Row j of ``factor`` is the j-th centre's column of the pool's factor
+    # F (K_pool ~ F F^T): each round appends rows, contiguous, and its
+    # update reads the rows so far as one (k, pool) operand.
+    factor = np.zeros((n_components, pool.size))
     chosen = []
     while len(chosen) < n_components:
         total = residual.sum()
@@ -199,22 +202,26 @@ def rpcholesky_centers(X, n_components, kernel, dynamics_kernel, rng,
         if sample.size == 0:
             continue
         k = len(chosen)
-        columns = getattr(kernel(x_pool, x_pool[sample], (dynamics_kernel,)),
-                          dynamics_kernel)
-        columns -= factor[:, :k] @ factor[sample, :k].T
+        # The sampled rows' residual kernel against the pool, (b, pool).
+        rows = getattr(kernel(x_pool[sample], x_pool, (dynamics_kernel,)),
+                       dynamics_kernel)
+        rows -= factor[:k, sample].T @ factor[:k]
         # Pivoted Cholesky of the residual block: a rank-revealing order
         # and the accepted pivots (residual above tolerance).
-        block_factor, order, rank, _ = lapack.dpstrf(columns[sample], tol=tolerance,
+        block_factor, order, rank, _ = lapack.dpstrf(rows[:, sample], tol=tolerance,
                                                      lower=1)
         keep = order[:rank] - 1
         if rank == 0:
             residual[sample] = 0.0
             continue
-        lower = np.tril(block_factor[:rank, :rank])
-        new = scipy.linalg.solve_triangular(lower, columns[:, keep].T, lower=True,
-                                            check_finite=False).T
-        factor[:, k:k + rank] = new
-        residual -= np.einsum("ij,ij->i", new, new)
+        # New factor rows L^-1 R[keep]: the rank x rank triangular inverse
+        # and one GEMM (several times faster here than a triangular solve
+        # with pool right-hand sides). The factor only weighs the sampling
+        # of later pivots; the fit whitens K_mm of the chosen centres itself.
+        inverse, _ = lapack.dtrtri(np.tril(block_factor[:rank, :rank]), lower=1)
+        new = np.tril(inverse) @ rows[keep]
+        factor[k:k + rank] = new
+        residual -= np.einsum("ij,ij->j", new, new)
         np.maximum(residual, 0.0, out=residual)
         residual[sample[keep]] = 0.0
         chosen.extend(pool[sample[keep]].tolist())

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from sklearn_ntk import ACTIVATIONS, compute_kernel_diagonals, compute_kernels
+from sklearn_ntk import _kernels
 from tests.conftest import make_inputs
 
 # float64 kernels: entries are O(1)-O(10); reorderings of sums differ by a few
@@ -64,6 +65,37 @@ def test_blocked_equals_unblocked(rng, arch):
     cross_tiled = compute_kernels(z, x, max_block_bytes=6 * 8 * 64, **arch)
     for a, b in zip(cross_tiled, cross):
         assert _relative(a, b) < EXACT
+
+
+def _small_conv():
+    from sklearn_ntk import layers
+    return dict(architecture=layers.serial(
+        layers.Conv(1, (2, 2), padding="SAME"), layers.Relu(), layers.Flatten(),
+        layers.Dense(1)))
+
+
+@pytest.mark.parametrize("arch, shape, budget", [
+    (ARCHITECTURES[2], (5,), 6 * 8 * 128 * 128),
+    # 2x2 images: staged tiles of 2^17 covariance entries, 128 rows a side.
+    (None, (2, 2, 1), None),
+])
+def test_narrow_cross_kernels_in_widened_tiles_equal_thin_tiles(rng, monkeypatch, arch,
+                                                               shape, budget):
+    # 128 x 128 tiles; 3 rows against 700 take 64-row tiles on the narrow
+    # side, so the long side widens to two tiles' rows (3 tiles of 256, the
+    # last one padded): both orientations equal the kernel in thin
+    # 128 x 64 tiles (no widening).
+    assert _kernels._widen(700, 128, 64) == 256
+    arch = _small_conv() if arch is None else arch
+    x, z = rng.standard_normal((700, *shape)), rng.standard_normal((3, *shape))
+    kwargs = {} if budget is None else dict(max_block_bytes=budget)
+    for a, b in ((z, x), (x, z)):
+        widened = compute_kernels(a, b, **kwargs, **arch)
+        with monkeypatch.context() as patch:
+            patch.setattr(_kernels, "_widen", lambda n_rows, side, other: side)
+            thin = compute_kernels(a, b, **kwargs, **arch)
+        for one, many in zip(thin, widened):
+            assert _relative(many, one) < EXACT
 
 
 def test_full_size_tiles_are_mirrored_exactly(rng):
