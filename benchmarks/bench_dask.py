@@ -96,13 +96,13 @@ def cluster_model(per_row_kernel_s, per_row_gram_s, m_measured, eigh_s, add_s,
 
     Scaling from the measured m: kernel work per row grows as m, Gram
     flops per row as m^2, eigh as m^3, one Gram addition as m^2, the
-    centres (block RPCholesky on a pool of max(2m, 2^29 / 8m) rows, a pool
+    centres (block RPCholesky on a pool of max(2m, 16384) rows, a pool
     x m kernel and pool x m^2 flops) as pool * m^2.
     """
     ratio = m / m_measured
     row_s = per_row_kernel_s * ratio + per_row_gram_s * ratio ** 2
-    pool_measured = max(2 * m_measured, 2**29 // (8 * m_measured))
-    pool = max(2 * m, 2**29 // (8 * m))
+    pool_measured = max(2 * m_measured, 2**14)
+    pool = max(2 * m, 2**14)
     serial = {
         "centres (client)": centres_s * (pool / pool_measured) * ratio ** 2,
         "eigh of m x m (client)": eigh_s * (m / EIGH_M) ** 3,
