@@ -21,13 +21,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring, get_scorer_names, r2_score
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._architecture import DEFAULTS, make_architecture
 from ._classifiers import NNGPClassifier, NTKClassifier, argmax_probabilities, encode_targets
 from ._dynamics import time_to_tau
-from ._estimator_params import ARCHITECTURE_CONSTRAINTS, DYNAMICS_CONSTRAINTS
+from ._estimator_params import (
+    ARCHITECTURE_CONSTRAINTS,
+    DYNAMICS_CONSTRAINTS,
+    SOLVER_CONSTRAINTS,
+)
 from ._kernels import Kernels
 from ._loo import (
     eigensystem,
@@ -35,9 +40,11 @@ from ._loo import (
     holdout_nngp_variances,
     holdout_ntk_variances,
     leave_one_out_batch,
+    nystrom_leave_one_out,
 )
 from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor
-from ._solvers import ExactDynamics, refuse_beyond_memory
+from . import _solvers
+from ._solvers import AUTO_EXACT_MAX_N, ExactDynamics, refuse_beyond_memory
 
 __all__ = ["NTKRegressorCV", "NNGPRegressorCV", "NTKClassifierCV", "NNGPClassifierCV"]
 
@@ -80,7 +87,10 @@ _GRID_CONSTRAINTS = {
 _FIXED_ARCHITECTURE = ("activation", "activation_params", "weight_std",
                        "parameterization", "width")
 #: Passed to every candidate as they are (the base estimators' meaning).
-_PASSED_THROUGH = ("kernel_fn", "architecture", "image_shape", "n_jobs", "verbose")
+_PASSED_THROUGH = ("kernel_fn", "architecture", "image_shape", "n_components", "centers",
+                   "n_jobs", "verbose")
+#: The solver's parameters (``random_state`` is resolved once per fit).
+_SOLVER_NAMES = ("solver", "n_components", "centers", "random_state")
 
 
 # -- the grid -------------------------------------------------------------------
@@ -95,14 +105,18 @@ _PASSED_THROUGH = ("kernel_fn", "architecture", "image_shape", "n_jobs", "verbos
 CV_ARRAYS = 7
 
 
+def _search_bytes(n_samples):
+    return CV_ARRAYS * 8 * int(n_samples) ** 2
+
+
 def _check_fits_in_memory(n_samples):
     """Refuse, before allocating, a search whose n x n arrays cannot fit."""
     refuse_beyond_memory(
-        CV_ARRAYS * 8 * int(n_samples) ** 2,
+        _search_bytes(n_samples),
         f"The cross-validated search on n_samples={n_samples}",
         "n x n train kernels and their eigenvectors",
-        "The closed forms need the exact kernel: search a subsample, or use "
-        "GridSearchCV over the base estimator with solver='nystrom'.")
+        "Use solver='nystrom' (leave-one-out on the Nyström approximation), "
+        "or search a subsample.")
 
 
 def _check_values(name, values, check):
@@ -167,6 +181,10 @@ class _Architecture:
                                  for g in get if getattr(computed, g) is not None})
         return self.kernels[name]
 
+    def mean_diagonal(self):
+        """``mean(diag K)`` of the dynamics kernel (the time scale of ``"auto"``)."""
+        return float(np.mean(np.diag(self.kernel(self.dynamics))))
+
     def prior_variance(self):
         if self._prior_variance is None:
             self._prior_variance = self._evaluator.diagonal(self.X).nngp
@@ -199,6 +217,25 @@ class _Architecture:
             vectors = self.eigensystem().vectors
             self._nngp_in_eigenbasis = vectors.T @ self.kernel("nngp") @ vectors
         return self._nngp_in_eigenbasis
+
+
+class _NystromArchitecture:
+    """One architecture's Nyström fit on all rows (``solver="nystrom"``).
+
+    Its centres, streaming passes and m x m eigendecomposition serve every
+    ``diag_reg`` and ``t`` (:func:`._loo.nystrom_leave_one_out`) and the
+    refit of the best candidate.
+    """
+
+    def __init__(self, estimator, X, depth, bias_std, targets, seed):
+        self.params = {} if depth is None else {"bias_std": bias_std, "depth": depth}
+        base = estimator._estimator_class(**estimator._base_params(self.params, seed))
+        self.regressor = (base._make_regressor() if hasattr(base, "_make_regressor")
+                          else base)
+        self.state = self.regressor._fit_state(X, targets)
+
+    def mean_diagonal(self):
+        return self.state.diagonal_mean
 
 
 # -- predictions as estimators, for scikit-learn scorers ---------------------------
@@ -264,6 +301,7 @@ class _InfiniteWidthCV(BaseEstimator):
         **{name: ARCHITECTURE_CONSTRAINTS[name] for name in _FIXED_ARCHITECTURE},
         "learning_rate": DYNAMICS_CONSTRAINTS["learning_rate"],
         **{name: NTKClassifier._parameter_constraints[name] for name in _PASSED_THROUGH},
+        **{name: SOLVER_CONSTRAINTS[name] for name in _SOLVER_NAMES},
     }
 
     def __init__(
@@ -284,6 +322,10 @@ class _InfiniteWidthCV(BaseEstimator):
         image_shape=None,
         cv=None,
         scoring=None,
+        solver="auto",
+        n_components="auto",
+        centers="rpcholesky",
+        random_state=None,
         n_jobs=None,
         verbose=0,
     ):
@@ -302,6 +344,10 @@ class _InfiniteWidthCV(BaseEstimator):
         self.image_shape = image_shape
         self.cv = cv
         self.scoring = scoring
+        self.solver = solver
+        self.n_components = n_components
+        self.centers = centers
+        self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
 
@@ -356,21 +402,34 @@ class _InfiniteWidthCV(BaseEstimator):
 
     def _fit(self, X, y, grid):
         X, y, targets, extra = self._validate_training_data(X, y)
-        _check_fits_in_memory(X.shape[0])
+        nystrom = self._resolve_solver(X.shape[0]) == "nystrom"
+        if not nystrom:
+            _check_fits_in_memory(X.shape[0])
+        elif self.cv is not None:
+            raise ValueError(
+                f"cv={self.cv!r} with the Nyström solver (solver={self.solver!r}, "
+                f"n_samples={X.shape[0]}): K-fold needs the exact train kernel. Use "
+                "cv=None (leave-one-out in closed form on the Nyström "
+                "approximation), or GridSearchCV over the base estimator with "
+                "solver='nystrom'.")
+        # One seed for every architecture's centres and the refit (which
+        # then reuses the best architecture's Nyström fit).
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         scorer = None if self.scoring is None else check_scoring(
             self._estimator_class(), scoring=self.scoring)
         splits = None
         if self.cv is not None:
             splits = list(check_cv(self.cv, y, classifier=self._is_classifier).split(X, y))
         candidates, scores, best_kernels, best_eig = [], [], None, None
-        best_score = -np.inf
+        best_score, best_architecture = -np.inf, None
         if self.kernel_fn is None and self.architecture is None:
             networks = [(depth, bias_std) for bias_std in grid["bias_stds"]
                         for depth in grid["depths"]]
         else:
             networks = [(None, None)]  # one fixed kernel: depths, bias_stds unused
         for depth, bias_std in networks:
-            architecture = _Architecture(self, X, depth, bias_std)
+            architecture = (_NystromArchitecture(self, X, depth, bias_std, targets, seed)
+                            if nystrom else _Architecture(self, X, depth, bias_std))
             times = self._times(grid["times"], architecture, targets)
             settings = [(diag_reg, t) for diag_reg in grid["diag_regs"] for t in times]
             if splits is None:
@@ -387,11 +446,13 @@ class _InfiniteWidthCV(BaseEstimator):
                 scores.append(score)
                 mean = float(np.mean(score))
                 if mean > best_score:
-                    best_score, best_kernels = mean, architecture.kernels
-                    # Finite times reuse the leave-one-out eigendecomposition in
-                    # the refit (weights and covariances in O(n^2)); infinite
-                    # time needs only a Cholesky factor.
-                    best_eig = None if t is None else architecture.computed_eigensystem
+                    best_score, best_architecture = mean, architecture
+                    if not nystrom:
+                        best_kernels = architecture.kernels
+                        # Finite times reuse the leave-one-out eigendecomposition
+                        # in the refit (weights and covariances in O(n^2));
+                        # infinite time needs only a Cholesky factor.
+                        best_eig = None if t is None else architecture.computed_eigensystem
         scores = np.asarray(scores, dtype=np.float64)
         mean_scores = scores.mean(axis=1)
         if not np.any(np.isfinite(mean_scores)):
@@ -402,7 +463,10 @@ class _InfiniteWidthCV(BaseEstimator):
         ranked = np.where(np.isfinite(mean_scores), mean_scores, -np.inf)
         best_index = int(np.argmax(ranked))  # the first of equal scores, as GridSearchCV
         best_params = candidates[best_index]
-        best_estimator = self._refit(X, y, best_params, best_kernels, best_eig)
+        if nystrom:
+            best_estimator = self._refit_nystrom(X, y, best_params, best_architecture, seed)
+        else:
+            best_estimator = self._refit(X, y, best_params, best_kernels, best_eig)
         # Attributes only once everything succeeded.
         self.cv_results_ = self._cv_results(candidates, scores, ranked)
         self.best_index_ = best_index
@@ -417,8 +481,7 @@ class _InfiniteWidthCV(BaseEstimator):
     def _times(self, times, architecture, targets):
         if not isinstance(times, str):
             return times
-        scale = targets.size / (self.learning_rate
-                                * float(np.mean(np.diag(architecture.kernel(self._dynamics_kernel)))))
+        scale = targets.size / (self.learning_rate * architecture.mean_diagonal())
         return [None] + [float(s * scale) for s in AUTO_TIME_SCALES]
 
     def _cv_results(self, candidates, scores, ranked):
@@ -437,10 +500,32 @@ class _InfiniteWidthCV(BaseEstimator):
         results["rank_test_score"] = rank
         return results
 
-    def _base_params(self, params):
+    def _base_params(self, params, seed=None):
         fixed = {name: getattr(self, name) for name in _FIXED_ARCHITECTURE + _PASSED_THROUGH}
-        return {**fixed, **params, "learning_rate": self.learning_rate,
+        solver = {} if seed is None else {"solver": "nystrom", "random_state": seed}
+        return {**fixed, **params, "learning_rate": self.learning_rate, **solver,
                 **self._extra_base_params()}
+
+    def _resolve_solver(self, n_samples):
+        """``solver="auto"``: exact up to ``AUTO_EXACT_MAX_N`` rows when the
+        search's n x n arrays fit, as the base estimators decide."""
+        if self.solver != "auto":
+            return self.solver
+        if n_samples <= AUTO_EXACT_MAX_N and _solvers._fits(
+                _search_bytes(n_samples), _solvers.available_memory()):
+            return "exact"
+        return "nystrom"
+
+    def _refit_nystrom(self, X, y, params, architecture, seed):
+        """Refit the best candidate on the Nyström fit of its architecture
+        (the fit does not depend on ``diag_reg``), through the cache."""
+        estimator = self._estimator_class(**self._base_params(params, seed))
+        regressor = architecture.regressor
+        KERNEL_CACHE.put(regressor.set_params(diag_reg=params["diag_reg"])
+                         ._cache_key(X, "nystrom"),
+                         architecture.state.with_diag_reg(params["diag_reg"]),
+                         owner=regressor._cache_owner())
+        return estimator.fit(X, y)
 
     def _extra_base_params(self):
         return {}
@@ -453,6 +538,9 @@ class _InfiniteWidthCV(BaseEstimator):
     # -- scores ------------------------------------------------------------------
 
     def _loo_scores(self, architecture, targets, y, extra, settings, scorer):
+        if isinstance(architecture, _NystromArchitecture):
+            return self._nystrom_loo_scores(architecture, targets, y, extra, settings,
+                                            scorer)
         eig = architecture.eigensystem()
         projected_targets = eig.vectors.T @ targets
         n, n_targets = targets.shape
@@ -463,6 +551,22 @@ class _InfiniteWidthCV(BaseEstimator):
             [(diag_reg, tau) for (diag_reg, _), tau in zip(settings, taus)])
         return [self._score(scorer, y, loo.means, self._variances(architecture, eig, loo),
                             extra) for loo in batch]
+
+    def _nystrom_loo_scores(self, architecture, targets, y, extra, settings, scorer):
+        n, n_targets = targets.shape
+        means = nystrom_leave_one_out(
+            architecture.state, targets,
+            [(diag_reg, time_to_tau(t, self.learning_rate, (n - 1) * n_targets))
+             for diag_reg, t in settings])
+
+        def variances():
+            raise ValueError(
+                f"scoring={self.scoring!r} needs held-out variances, which the "
+                "leave-one-out search on the Nyström approximation does not give. "
+                "Use a scorer of the predictions (e.g. 'accuracy', 'r2', "
+                "'neg_mean_squared_error'), or solver='exact' on at most "
+                f"{AUTO_EXACT_MAX_N} rows.")
+        return [self._score(scorer, y, m, variances, extra) for m in means]
 
     def _variances(self, architecture, eig, loo):
         """Held-out variances of one candidate, computed only if a scorer asks."""
@@ -584,6 +688,10 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
         image_shape=None,
         cv=None,
         scoring=None,
+        solver="auto",
+        n_components="auto",
+        centers="rpcholesky",
+        random_state=None,
         n_jobs=None,
         verbose=0,
         target_encoding="centered",
@@ -593,7 +701,9 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
             activation=activation, activation_params=activation_params,
             weight_std=weight_std, parameterization=parameterization, width=width,
             learning_rate=learning_rate, kernel_fn=kernel_fn, architecture=architecture,
-            image_shape=image_shape, cv=cv, scoring=scoring, n_jobs=n_jobs, verbose=verbose,
+            image_shape=image_shape, cv=cv, scoring=scoring, solver=solver,
+            n_components=n_components, centers=centers, random_state=random_state,
+            n_jobs=n_jobs, verbose=verbose,
         )
         self.target_encoding = target_encoding
 
@@ -749,6 +859,26 @@ _GRID_DOC = """
         leave-one-out predictions at once (as ``RidgeCV``); with K-fold,
         each fold's, and ``mean_test_score`` averages the folds (as
         ``GridSearchCV``).
+    solver : {"auto", "exact", "nystrom"}, default="auto"
+        ``"exact"``: the closed forms on each architecture's n x n train
+        kernel (refused before allocating when its arrays do not fit).
+        ``"nystrom"``: one Nyström fit per architecture (the base
+        estimator's ``solver="nystrom"``, ``O(n_components**2)`` memory
+        beyond ``X``) gives every ``diag_reg`` and ``t`` its leave-one-out
+        predictions in one more pass over the rows (exact at ``t=None`` for
+        the Nyström model with its centres held fixed; the linear-smoother
+        approximation at finite ``t``), and the refit reuses the best
+        architecture's fit. It takes ``cv=None`` and scorers of the
+        predictions (the default ones, ``'r2'``, ``'accuracy'``, ...), not
+        probability scorers. ``"auto"``: ``"exact"`` up to 20,000 rows
+        when its arrays fit, ``"nystrom"`` otherwise.
+    n_components : int or "auto", default="auto"
+        Nyström centres, as in the base estimator.
+    centers : {"rpcholesky", "uniform"}, default="rpcholesky"
+        How the Nyström centres are chosen, as in the base estimator.
+    random_state : int, RandomState instance or None, default=None
+        Randomness of the Nyström centres: one seed drawn from it serves
+        every architecture and the refit (``best_estimator_.random_state``).
     n_jobs : int, default=None
         joblib workers of the kernel computations on large inputs, passed
         to the refitted estimator (None: one, unless inside a

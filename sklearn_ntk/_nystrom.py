@@ -55,6 +55,7 @@ approximation of a kernel matrix with few entry evaluations", Comm. Pure
 Appl. Math., 2025 (arXiv:2207.06503, 2023), Algorithm 2 (block version).
 """
 
+import copy
 import collections
 import threading
 import time
@@ -643,6 +644,31 @@ class NystromDynamics:
                     _filter(predictor.eigenvalues, self.regularizer, tau,
                             predictor.rcond)[:, None] * projected)
                 for tau in taus]
+
+    def with_diag_reg(self, diag_reg):
+        """This fit with another relative regulariser ``diag_reg``.
+
+        The centres, the passes and the m x m spectrum do not depend on it
+        (it enters only the spectral filter): a cross-validated search
+        scores every ``diag_reg`` on one fit and refits the best from it.
+
+        Parameters
+        ----------
+        diag_reg : float
+
+        Returns
+        -------
+        NystromDynamics
+            Sharing this one's arrays.
+        """
+        other = copy.copy(self)
+        other.diag_reg = float(diag_reg)
+        other.regularizer = other.diag_reg * self.diagonal_mean
+        other.predictor = copy.copy(self.predictor)
+        other.predictor.regularizer = other.regularizer
+        other.timings = collections.defaultdict(float, self.timings)
+        other.lock = threading.Lock()
+        return other
 
     def _ensure_covariance_terms(self):
         """The NNGP whitening and the cross Gram pass (NTK covariances only)."""

@@ -384,10 +384,13 @@ def test_too_large_a_search_is_refused_before_allocating(regression_data, monkey
     X, y = regression_data
     monkeypatch.setattr(solvers_module, "available_memory", lambda: 10**9)
     monkeypatch.setattr(module, "CV_ARRAYS", 10**8)  # 24 rows now "need" 460 GB
-    model = NTKRegressorCV(**SMALL_GRID)
+    model = NTKRegressorCV(**SMALL_GRID, solver="exact")
     with pytest.raises(MemoryError, match="solver='nystrom'"):
         model.fit(X, y)
     assert not hasattr(model, "best_params_")
+    # solver="auto" takes the Nyström search instead.
+    fitted = NTKRegressorCV(**SMALL_GRID, n_components=8, random_state=0).fit(X, y)
+    assert fitted.best_estimator_.solver_ == "nystrom"
 
 
 # -- Nyström: leave-one-out in the m x m space ----------------------------------------
@@ -434,3 +437,69 @@ def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_component
             np.testing.assert_allclose(means[i], features[i] @ w, rtol=1e-8, atol=1e-10)
     # Long training tends to infinite time (the filter converges).
     np.testing.assert_allclose(loo[2], loo[1], rtol=1e-6, atol=1e-8)
+
+
+def _count_nystrom_fits(monkeypatch):
+    from sklearn_ntk import _nystrom
+    fits = []
+    init = _nystrom.NystromDynamics.__init__
+
+    def counted(self, *args, **kwargs):
+        fits.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(_nystrom.NystromDynamics, "__init__", counted)
+    return fits
+
+
+@pytest.mark.parametrize("Search", [NTKRegressorCV, NNGPClassifierCV])
+def test_nystrom_search_scores_its_closed_form_and_refits_from_it(
+        regression_data, classification_data, monkeypatch, Search):
+    # solver="nystrom": one Nyström fit per architecture scores every
+    # (diag_reg, t) by nystrom_leave_one_out (tested against refits above),
+    # and the refit reuses the best architecture's fit at its diag_reg. The
+    # refit must predict as a fresh base estimator with the best parameters
+    # and the same seed (the same centres): equal up to rounding, 1e-10.
+    from sklearn_ntk._dynamics import time_to_tau
+    from sklearn_ntk._loo import nystrom_leave_one_out
+    X, y = classification_data if Search in CLASSIFIERS else regression_data
+    fits = _count_nystrom_fits(monkeypatch)
+    search = Search(solver="nystrom", n_components=10, depths=[1, 2], bias_stds=[2.0],
+                    diag_regs=[0.1, 0.01], times=[None, 10.0], random_state=3).fit(X, y)
+    assert len(fits) == 2  # two architectures; the refit fitted nothing new
+    best = search.best_estimator_
+    regressor = best.regressor_ if Search in CLASSIFIERS else best
+    assert regressor.solver_ == "nystrom"
+    # best_score_ is the closed form's score of the best candidate.
+    targets = search._encode(y)[0] if Search in CLASSIFIERS else y[:, None]
+    params = search.best_params_
+    tau = time_to_tau(params["t"], 1.0, (len(X) - 1) * targets.shape[1])
+    means = nystrom_leave_one_out(regressor._state, targets, [(params["diag_reg"], tau)])[0]
+    expected = (np.mean(search.classes_[np.argmax(means, axis=1)] == y)
+                if Search in CLASSIFIERS else r2(y, means[:, 0]))
+    assert search.best_score_ == pytest.approx(expected, rel=1e-12)
+    KERNEL_CACHE.clear()
+    reference = BASE[Search](**params, solver="nystrom", n_components=10,
+                             random_state=best.random_state).fit(X, y)
+    assert len(fits) == 3
+    reference_regressor = reference.regressor_ if Search in CLASSIFIERS else reference
+    np.testing.assert_array_equal(regressor._state.center_indices,
+                                  reference_regressor._state.center_indices)
+    method = "predict_proba" if Search in CLASSIFIERS else "predict"
+    kwargs = {} if Search in CLASSIFIERS else {"return_std": True}
+    for got, expected in zip(np.atleast_1d(getattr(best, method)(X, **kwargs)),
+                             np.atleast_1d(getattr(reference, method)(X, **kwargs))):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_nystrom_search_refuses_what_it_cannot_score(classification_data):
+    # K-fold needs the exact kernel, and probability scorers held-out
+    # variances: clear errors that name the fix, the estimator unchanged.
+    X, y = classification_data
+    for kwargs, match in [({"cv": 3}, "cv=None"),
+                          ({"scoring": "neg_log_loss"}, "'accuracy'")]:
+        search = NTKClassifierCV(solver="nystrom", n_components=8, **SMALL_GRID, **kwargs)
+        with pytest.raises(ValueError, match=match):
+            search.fit(X, y)
+        assert not hasattr(search, "best_params_")
+        assert not hasattr(search, "n_features_in_")
