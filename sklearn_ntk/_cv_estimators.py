@@ -414,7 +414,8 @@ class _InfiniteWidthCV(BaseEstimator):
                 "solver='nystrom'.")
         # One seed for every architecture's centres and the refit (which
         # then reuses the best architecture's Nyström fit).
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        seed = (check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+                if nystrom else None)
         scorer = None if self.scoring is None else check_scoring(
             self._estimator_class(), scoring=self.scoring)
         splits = None
@@ -501,8 +502,11 @@ class _InfiniteWidthCV(BaseEstimator):
         return results
 
     def _base_params(self, params, seed=None):
+        """The base estimator's parameters; ``seed`` (the Nyström centres')
+        is None for the exact search."""
         fixed = {name: getattr(self, name) for name in _FIXED_ARCHITECTURE + _PASSED_THROUGH}
-        solver = {} if seed is None else {"solver": "nystrom", "random_state": seed}
+        solver = ({"solver": "exact"} if seed is None
+                  else {"solver": "nystrom", "random_state": seed})
         return {**fixed, **params, "learning_rate": self.learning_rate, **solver,
                 **self._extra_base_params()}
 
