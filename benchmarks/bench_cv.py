@@ -27,10 +27,11 @@ median discounts it; at N = 5000, one repeat, the CV's time includes its
 compilation, about 1.6 s). The grid search is timed warm: a search over
 two candidates per architecture (``t=None`` and one finite ``t``) on the
 same folds compiles its shapes first. The kernel cache is cleared before
-every repeat. The column ``eigh`` is the part of the median ``NTKClassifierCV()`` fit spent in
-the leave-one-out eigendecompositions (one LAPACK ``syevd`` per
-architecture, timed inside the fit), and ``grid/eigh`` the ratio the search
-would reach if everything else in it were free.
+every repeat. The column ``eigh`` is the part of the median
+``NTKClassifierCV()`` fit spent in the leave-one-out eigendecompositions
+(one LAPACK ``syevd`` per architecture, timed inside the fit), and
+``grid/eigh`` the ratio the search would reach if everything else in it
+were free.
 
 ``--part phases`` (not a ratio; run it at nice 19): CPU seconds of one warm
 ``NTKClassifierCV().fit`` per N, split into the eigendecompositions, the
