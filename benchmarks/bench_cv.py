@@ -17,9 +17,10 @@ time of
   N up to ``--grid-max-n`` (default 5000: every default size). Only above
   it is the search extrapolated from a timed slice (every ``t`` of the
   depth-3 architecture at one ``diag_reg``, timed warm, times the number of
-  such slices); that estimate overestimated the whole search by 17-22 %
-  where both ran (session 3), i.e. it is biased in our favour, and the
-  table says so with a '~';
+  such slices), marked '~'. Its error has no known sign: it overestimated
+  the whole search by 17-22 % at N <= 1000 (session 3), while the whole
+  search at N = 5000 (658 s, session 4) took more than session 3's
+  extrapolation (504 s, another run and load). Quote whole searches;
 * ``RandomForestClassifier(n_estimators=500)``.
 
 The first fit of each shape (JAX compilation) is inside the repeats (the
@@ -126,8 +127,8 @@ def timing(sizes, repeats, grid_repeats, grid_max_n, slice_depth):
 
     Above it, it is extrapolated from a measured slice: every ``t`` of one
     architecture (``depth=slice_depth``) at one ``diag_reg``, times the
-    number of slices (an overestimate by 17-22 % where both ran, marked
-    '~').
+    number of slices (marked '~'; its error has no known sign, see the
+    module notes).
     """
     print(f"{'N':>6} {'cand.':>6} {'NTKClassifierCV':>16} {'(eigh)':>8} "
           f"{'GridSearchCV cv=5':>18} {'RF(500)':>9} {'grid/CV':>8} {'grid/eigh':>9} "
@@ -271,7 +272,7 @@ def main():
     parser.add_argument("--grid-max-n", type=int, default=5000,
                         help="largest N at which the whole grid search is timed; "
                              "above it, it is extrapolated from a timed slice "
-                             "(an overestimate: biased in our favour)")
+                             "(an estimate whose error has no known sign)")
     parser.add_argument("--slice-depth", type=int, default=3,
                         help="depth of the architecture whose slice is timed")
     parser.add_argument("--sets", nargs="+", default=None,
