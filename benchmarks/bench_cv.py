@@ -13,15 +13,31 @@ time of
 * ``NTKClassifierCV()`` (default grid, leave-one-out in closed form);
 * ``GridSearchCV(NTKClassifier(), <the same candidates>, cv=5)``, the same
   number of candidates (the grid's ``t`` values depend on the architecture,
-  so it is a list of one grid per architecture). Timed in full up to
-  ``--grid-max-n`` (1000) rows; above, **extrapolated** from a timed slice
-  (every ``t`` of the depth-3 architecture at one ``diag_reg``, times the
-  number of such slices; the slice is timed warm, its first run compiling
-  the fold shapes); both are printed where both are run;
+  so it is a list of one grid per architecture), **timed whole** at every
+  N up to ``--grid-max-n`` (default 5000: every default size). Only above
+  it is the search extrapolated from a timed slice (every ``t`` of the
+  depth-3 architecture at one ``diag_reg``, timed warm, times the number of
+  such slices), marked '~'. Its error has no known sign: it overestimated
+  the whole search by 17-22 % at N <= 1000 (session 3), while the whole
+  search at N = 5000 (658 s, session 4) took more than session 3's
+  extrapolation (504 s, another run and load). Quote whole searches;
 * ``RandomForestClassifier(n_estimators=500)``.
 
 The first fit of each shape (JAX compilation) is inside the repeats (the
-median discounts it). The kernel cache is cleared before every repeat.
+median discounts it; at N = 5000, one repeat, the CV's time includes its
+compilation, about 1.6 s). The grid search is timed warm: a search over
+two candidates per architecture (``t=None`` and one finite ``t``) on the
+same folds compiles its shapes first. The kernel cache is cleared before
+every repeat. The column ``eigh`` is the part of the median
+``NTKClassifierCV()`` fit spent in the leave-one-out eigendecompositions
+(one LAPACK ``syevd`` per architecture, timed inside the fit), and
+``grid/eigh`` the ratio the search would reach if everything else in it
+were free.
+
+``--part phases`` (not a ratio; run it at nice 19): CPU seconds of one warm
+``NTKClassifierCV().fit`` per N, split into the eigendecompositions, the
+kernels, the candidates' leave-one-out scores and the rest (refit,
+validation), from ``cProfile`` with a CPU-time clock.
 
 ``--part accuracy``: stratified 4-fold outer cross-validation (same folds
 for every model) on scikit-learn's bundled classification sets and on
@@ -32,6 +48,7 @@ over ``C`` in 10^[-1..3] and ``gamma`` in {0.1, 1, 10} / n_features (5-fold).
 ``--grids`` adds the grid variants compared when choosing the defaults.
 
 Usage: python benchmarks/bench_cv.py --part timing [--sizes 200 1000 5000]
+       python benchmarks/bench_cv.py --part phases [--sizes 2000 5000]
        python benchmarks/bench_cv.py --part accuracy [--grids]
 """
 
@@ -51,7 +68,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
 
-from sklearn_ntk import NTKClassifier, NTKClassifierCV  # noqa: E402
+from sklearn_ntk import NTKClassifier, NTKClassifierCV, _cv_estimators  # noqa: E402
 from sklearn_ntk._regressors import KERNEL_CACHE  # noqa: E402
 
 
@@ -83,49 +100,108 @@ def timed_grid_search(X, y, grids, repeats):
     return float(np.median(times))
 
 
+class _EighClock:
+    """Seconds spent in the CV estimators' eigendecompositions (wraps the call)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self._inner = _cv_estimators.eigensystem
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self._inner(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def __enter__(self):
+        _cv_estimators.eigensystem = self
+        return self
+
+    def __exit__(self, *exc):
+        _cv_estimators.eigensystem = self._inner
+
+
 def timing(sizes, repeats, grid_repeats, grid_max_n, slice_depth):
-    """Fit times; the grid search is measured in full up to ``grid_max_n`` rows.
+    """Fit times; the grid search is measured whole up to ``grid_max_n`` rows.
 
     Above it, it is extrapolated from a measured slice: every ``t`` of one
-    architecture (``depth=slice_depth``) at one ``diag_reg``. Within a slice
-    the base estimator's cache shares one factorisation among the times,
-    exactly as in the full search; every other (architecture, diag_reg)
-    slice costs the same factorisations (the kernel of a deeper network
-    costs a little more), so full = slice x (number of slices). At
-    N <= grid_max_n both are printed, which checks the extrapolation.
+    architecture (``depth=slice_depth``) at one ``diag_reg``, times the
+    number of slices (marked '~'; its error has no known sign, see the
+    module notes).
     """
-    print(f"{'N':>6} {'cand.':>6} {'NTKClassifierCV':>16} {'GridSearchCV cv=5':>18} "
-          f"{'(from slice)':>13} {'RF(500)':>9} {'grid/CV':>8} {'CV/RF':>7}")
+    print(f"{'N':>6} {'cand.':>6} {'NTKClassifierCV':>16} {'(eigh)':>8} "
+          f"{'GridSearchCV cv=5':>18} {'RF(500)':>9} {'grid/CV':>8} {'grid/eigh':>9} "
+          f"{'CV/RF':>7}")
     for n in sizes:
         X, y = datasets.make_classification(n_samples=n, n_features=20, n_informative=10,
                                             random_state=0)
         X = StandardScaler().fit_transform(X)
         r = repeats if n <= 2000 else 1
-        cv_times, searches = [], []
+        runs, searches = [], []
         for _ in range(r):
             KERNEL_CACHE.clear()
             search = NTKClassifierCV()
-            cv_times.append(timed(lambda: search.fit(X, y)))
+            with _EighClock() as clock:
+                total = timed(lambda: search.fit(X, y))
+            runs.append((total, clock.seconds))
             searches.append(search)
-        cv_time = float(np.median(cv_times))
+        cv_time, eigh_time = sorted(runs)[len(runs) // 2]  # the median run
         grids = candidate_grids(searches[0])
         n_candidates = len(searches[0].cv_results_["params"])
         rf_times = []
         for _ in range(r):
             rf_times.append(timed(lambda: RandomForestClassifier(500, random_state=0).fit(X, y)))
         rf_time = float(np.median(rf_times))
-        one = next((g for g in grids if g["depth"] == [slice_depth]), grids[-1])
-        slice_grid = [{**one, "diag_reg": one["diag_reg"][:1]}]
-        slice_size = len(one["t"])
-        timed_grid_search(X, y, slice_grid, 1)  # cold: compiles the fold shapes
-        extrapolated = timed_grid_search(X, y, slice_grid, 1) * n_candidates / slice_size
-        measured = (timed_grid_search(X, y, grids, grid_repeats) if n <= grid_max_n
-                    else np.nan)
-        grid_time = measured if n <= grid_max_n else extrapolated
-        measured_text = "-" if np.isnan(measured) else f"{measured:.2f}s"
-        print(f"{n:>6} {n_candidates:>6} {cv_time:>15.2f}s {measured_text:>18} "
-              f"{extrapolated:>12.1f}s {rf_time:>8.2f}s {grid_time / cv_time:>8.1f} "
-              f"{cv_time / rf_time:>7.2f}", flush=True)
+        # Two candidates per architecture (t=None and a finite t) compile
+        # every shape of the folds (train, cross and diagonal kernels), so
+        # that the search is timed warm, as the CV's median is.
+        timed_grid_search(X, y, [{**g, "diag_reg": g["diag_reg"][:1], "t": g["t"][:2]}
+                                 for g in grids], 1)
+        if n <= grid_max_n:
+            grid_time = timed_grid_search(X, y, grids, grid_repeats)
+            grid_text = f"{grid_time:.2f}s"
+        else:
+            one = next((g for g in grids if g["depth"] == [slice_depth]), grids[-1])
+            slice_grid = [{**one, "diag_reg": one["diag_reg"][:1]}]
+            grid_time = (timed_grid_search(X, y, slice_grid, 1) * n_candidates
+                         / len(one["t"]))
+            grid_text = f"~{grid_time:.1f}s"
+        print(f"{n:>6} {n_candidates:>6} {cv_time:>15.2f}s {eigh_time:>7.2f}s "
+              f"{grid_text:>18} {rf_time:>8.2f}s {grid_time / cv_time:>8.1f} "
+              f"{grid_time / eigh_time:>9.1f} {cv_time / rf_time:>7.2f}", flush=True)
+
+
+def phases(sizes):
+    """CPU seconds of one warm ``NTKClassifierCV().fit`` per phase (cProfile)."""
+    import cProfile
+    import pstats
+
+    parts = {
+        "eigh": ("_loo.py", "eigensystem"),
+        "kernels": ("_kernels.py", "compute_kernels"),
+        "leave-one-out": ("_loo.py", "leave_one_out_batch"),
+        "refit": ("_cv_estimators.py", "_refit"),
+    }
+    print(f"{'N':>6} {'total CPU':>10} " + " ".join(f"{name:>14}" for name in parts)
+          + f" {'rest':>8}")
+    for n in sizes:
+        X, y = datasets.make_classification(n_samples=n, n_features=20, n_informative=10,
+                                            random_state=0)
+        X = StandardScaler().fit_transform(X)
+        NTKClassifierCV().fit(X, y)  # compiles this N's kernel tiles
+        KERNEL_CACHE.clear()
+        profile = cProfile.Profile(time.process_time)
+        profile.runcall(NTKClassifierCV().fit, X, y)
+        stats = pstats.Stats(profile).stats
+        total = max(entry[3] for entry in stats.values())
+        seconds = {name: sum(entry[3] for (path, _, function), entry in stats.items()
+                             if path.endswith(file) and function == func)
+                   for name, (file, func) in parts.items()}
+        rest = total - sum(seconds.values())
+        print(f"{n:>6} {total:>9.2f}s " + " ".join(
+            f"{s:>7.2f}s ({100 * s / total:>3.0f}%)" for s in seconds.values())
+            + f" {rest:>7.2f}s", flush=True)
 
 
 def classification_sets():
@@ -189,13 +265,14 @@ def accuracy(with_grids, only):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["timing", "accuracy"], required=True)
+    parser.add_argument("--part", choices=["timing", "phases", "accuracy"], required=True)
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 1000, 2000, 5000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--grid-repeats", type=int, default=1)
-    parser.add_argument("--grid-max-n", type=int, default=1000,
+    parser.add_argument("--grid-max-n", type=int, default=5000,
                         help="largest N at which the whole grid search is timed; "
-                             "above it, it is extrapolated from a timed slice")
+                             "above it, it is extrapolated from a timed slice "
+                             "(an estimate whose error has no known sign)")
     parser.add_argument("--slice-depth", type=int, default=3,
                         help="depth of the architecture whose slice is timed")
     parser.add_argument("--sets", nargs="+", default=None,
@@ -206,6 +283,8 @@ def main():
     if args.part == "timing":
         timing(args.sizes, args.repeats, args.grid_repeats, args.grid_max_n,
                args.slice_depth)
+    elif args.part == "phases":
+        phases(args.sizes)
     else:
         accuracy(args.grids, args.sets)
 
