@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring, get_scorer_names, r2_score
 from sklearn.model_selection import check_cv
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -43,8 +43,7 @@ from ._loo import (
     nystrom_leave_one_out,
 )
 from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor
-from . import _solvers
-from ._solvers import AUTO_EXACT_MAX_N, ExactDynamics, refuse_beyond_memory
+from ._solvers import AUTO_EXACT_MAX_N, ExactDynamics, fits_in_memory, refuse_beyond_memory
 
 __all__ = ["NTKRegressorCV", "NNGPRegressorCV", "NTKClassifierCV", "NNGPClassifierCV"]
 
@@ -515,8 +514,7 @@ class _InfiniteWidthCV(BaseEstimator):
         search's n x n arrays fit, as the base estimators decide."""
         if self.solver != "auto":
             return self.solver
-        if n_samples <= AUTO_EXACT_MAX_N and _solvers._fits(
-                _search_bytes(n_samples), _solvers.available_memory()):
+        if n_samples <= AUTO_EXACT_MAX_N and fits_in_memory(_search_bytes(n_samples)):
             return "exact"
         return "nystrom"
 

@@ -55,8 +55,8 @@ approximation of a kernel matrix with few entry evaluations", Comm. Pure
 Appl. Math., 2025 (arXiv:2207.06503, 2023), Algorithm 2 (block version).
 """
 
-import copy
 import collections
+import copy
 import threading
 import time
 

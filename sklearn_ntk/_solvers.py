@@ -37,7 +37,7 @@ from ._dynamics import (
 from ._parallel import map_reduce, row_tasks
 
 __all__ = ["ExactDynamics", "available_memory", "check_exact_fits", "refuse_beyond_memory",
-           "exact_fit_bytes", "AUTO_EXACT_MAX_N"]
+           "exact_fit_bytes", "exact_fits", "fits_in_memory", "AUTO_EXACT_MAX_N"]
 
 #: ``solver="auto"`` uses the exact solver up to this many training rows
 #: (when it fits in memory): at 20,000 rows it holds 6.4 GB (the kernel and
@@ -118,9 +118,14 @@ def _fits(needed, available):
     return available is None or needed <= available
 
 
+def fits_in_memory(nbytes):
+    """Whether ``nbytes`` fit in the memory available now (True if unknown)."""
+    return _fits(nbytes, available_memory())
+
+
 def exact_fits(n_samples):
     """Whether an exact fit of ``n_samples`` rows fits in available memory."""
-    return _fits(exact_fit_bytes(n_samples), available_memory())
+    return fits_in_memory(exact_fit_bytes(n_samples))
 
 
 def refuse_beyond_memory(needed, request, contents, remedy):
