@@ -86,7 +86,7 @@ _TILE_QUANTUM = 64
 #: bench_conv_kernels (784 entries a pair) 3.5 s at 8 x 8 tiles, 5.4 s at
 #: 16 x 16, 6.2 s at 32 x 32, 12-14 s at 64 x 64; case (b) (4096 a pair)
 #: 3.5 s at 4 x 4 and 8 x 8, 8.1 s at 16 x 16, 12.3 s at 32 x 32.
-_STAGED_TILE_ENTRIES = 2**17
+_STAGED_TILE_ENTRIES = int(os.environ.get("NTK_ENTRIES", 2**17))
 #: ... but tiles of at least this side: each tile pays a dozen dispatches
 #: and a few eager operations. Case (c) (65536 entries a pair), N = 100,
 #: tiles reading their rows' variances (row_variances), normal priority at
@@ -225,6 +225,20 @@ def _staged_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
         same = jnp.zeros((x1.shape[0], x2.shape[0]), dtype=bool)
     else:
         same = same_input_mask(ids1, ids2)
+    if os.environ.get("NTK_SEG") == "1":
+        from ._recursion import _net_pairs_staged, carries_distance as _cd
+        watch = distances is False and _cd(net, x1.shape[1:])
+        pair, dist, kind, static, near = _net_pairs_staged(
+            x1, x2, scales, net=net, compute_ntk=want_ntk, same=same,
+            distances=bool(distances) and _cd(net, x1.shape[1:]), watch=watch,
+            variances=variances)
+        if want_nngp and want_ntk and kind == "packed":
+            tiles = (pair,)
+        else:
+            nngp = jnp.real(pair) if kind == "packed" else pair
+            ntk = jnp.imag(pair) if kind == "packed" else None
+            tiles = _combine(nngp, ntk, want_nngp, want_ntk)
+        return tiles + ((near,) if distances is False else ())
     out = net_kernels_staged(x1, x2, scales, net=net, compute_ntk=want_ntk,
                              same=same, distances=bool(distances),
                              watch_near=distances is False, variances=variances)
