@@ -81,14 +81,15 @@ _ONE_VARIANT_TILES = 64
 #: Small inputs are padded to a multiple of this many rows (see tile_size).
 _TILE_QUANTUM = 64
 
-#: Staged (layer-by-layer) image tiles carry about this many covariance
-#: entries per pair of tiles, so that each layer's arrays (16 bytes an entry,
-#: NNGP and NTK packed) stay in the core's L2/L3 cache between its programs.
-#: Measured on 2 cores (loaded), time for the same kernel: case (a) of
-#: bench_conv_kernels (784 entries a pair) 3.5 s at 8 x 8 tiles, 5.4 s at
-#: 16 x 16, 6.2 s at 32 x 32, 12-14 s at 64 x 64; case (b) (4096 a pair)
-#: 3.5 s at 4 x 4 and 8 x 8, 8.1 s at 16 x 16, 12.3 s at 32 x 32.
-_STAGED_TILE_ENTRIES = int(os.environ.get("NTK_ENTRIES", 2**18))
+#: Staged image tiles carry about this many covariance entries per pair of
+#: tiles (16 bytes an entry, NNGP and NTK packed). Measured on 2 cores
+#: (loaded, nice 19), case (a) of bench_conv_kernels (784 entries a pair),
+#: N = 256, fresh processes, warm: 1.5 s at 16 x 16 tiles (2**18) against
+#: 2.0-2.8 s at 8 x 8 (2**17) and 1.4-1.6 s at 32 x 32 (2**20, more memory).
+#: Larger tiles than the 8 x 8 of layer-by-layer programs pay off since a
+#: tile runs as a few segment programs that recycle their buffers (see
+#: ``staged_pairs``).
+_STAGED_TILE_ENTRIES = 2**18
 #: ... but tiles of at least this side: each tile pays a dozen dispatches
 #: and a few eager operations. Case (c) (65536 entries a pair), N = 100,
 #: tiles reading their rows' variances (row_variances), normal priority at
