@@ -1447,7 +1447,8 @@ def staged_pairs(x1, x2, scales, *, net, compute_ntk, same, distances, watch,
 def row_variances(x, scales, *, net):
     """Each row's variances at the input of every layer of the chain ``net``
     and at its output, from the row's own recursion, one compiled program
-    per layer (as :func:`net_kernels_staged`); call it outside ``jax.jit``.
+    per layer (its arrays are a tile's rows, not its pairs: small); call it
+    outside ``jax.jit``.
 
     A pair's recursion reads its rows' covariances only at equal positions:
     each activation takes the variances ``q11[p]`` and ``q22[p']``. A row's
