@@ -1313,8 +1313,8 @@ def _segment(source, dist, scales, variances, same, near, *, steps, start, stati
     """Several layers of a tile's pairs, one program (see :func:`_segments`).
 
     ``source``: the images ``(x1, x2)`` when ``start`` is ``(full,
-    compute_ntk, distances)`` (the first program), else the previous
-    program's packed pairs. ``scales`` and ``variances`` hold one entry per
+    compute_ntk, distances)`` (the first program, ``static`` then
+    describing the images), else the previous program's packed pairs. ``scales`` and ``variances`` hold one entry per
     step: its ``(W_std, b_std)`` row and its rows' variances at its input,
     ``((*spatial, n1), (*spatial, n2))`` (None where the layer reads none).
     ``watch``: whether to check for near-duplicate pairs at the input (in
@@ -1412,7 +1412,9 @@ def staged_pairs(x1, x2, scales, *, net, compute_ntk, same, distances, watch,
     full = last_pool >= 0 and x1.ndim > 2
     segments = _segments(list(_chain_layers(net, scales)))
     source, dist, near = (x1, x2), None, None
-    kind = static = None
+    # The input's description keys the first program too (its outputs'
+    # shapes follow from the images').
+    kind, static = None, (tuple(x1.shape[1:-1]), full, x1.shape[-1], False)
     step = 0
     for number, segment in enumerate(segments):
         last = number == len(segments) - 1
