@@ -29,6 +29,7 @@ from ._architecture import DEFAULTS, make_architecture
 from ._parallel import ProgressReporter
 from ._precision import resolve_dtype, x64_scope
 from ._recursion import (
+    _NTK_PACKED,
     _materialise,
     carries_distance,
     has_near_pairs,
@@ -36,11 +37,12 @@ from ._recursion import (
     mlp_net,
     net_diagonals,
     net_kernels,
-    net_kernels_staged,
     plan,
     row_variances,
+    pair_kernels,
     same_input_mask,
     split_scales,
+    staged_pairs,
 )
 from .layers import Layer
 
@@ -79,14 +81,15 @@ _ONE_VARIANT_TILES = 64
 #: Small inputs are padded to a multiple of this many rows (see tile_size).
 _TILE_QUANTUM = 64
 
-#: Staged (layer-by-layer) image tiles carry about this many covariance
-#: entries per pair of tiles, so that each layer's arrays (16 bytes an entry,
-#: NNGP and NTK packed) stay in the core's L2/L3 cache between its programs.
-#: Measured on 2 cores (loaded), time for the same kernel: case (a) of
-#: bench_conv_kernels (784 entries a pair) 3.5 s at 8 x 8 tiles, 5.4 s at
-#: 16 x 16, 6.2 s at 32 x 32, 12-14 s at 64 x 64; case (b) (4096 a pair)
-#: 3.5 s at 4 x 4 and 8 x 8, 8.1 s at 16 x 16, 12.3 s at 32 x 32.
-_STAGED_TILE_ENTRIES = 2**17
+#: Staged image tiles carry about this many covariance entries per pair of
+#: tiles (16 bytes an entry, NNGP and NTK packed). Measured on 2 cores
+#: (loaded, nice 19), case (a) of bench_conv_kernels (784 entries a pair),
+#: N = 256, fresh processes, warm: 1.5 s at 16 x 16 tiles (2**18) against
+#: 2.0-2.8 s at 8 x 8 (2**17) and 1.4-1.6 s at 32 x 32 (2**20, more memory).
+#: Larger tiles than the 8 x 8 of layer-by-layer programs pay off since a
+#: tile runs as a few segment programs that recycle their buffers (see
+#: ``staged_pairs``).
+_STAGED_TILE_ENTRIES = 2**18
 #: ... but tiles of at least this side: each tile pays a dozen dispatches
 #: and a few eager operations. Case (c) (65536 entries a pair), N = 100,
 #: tiles reading their rows' variances (row_variances), normal priority at
@@ -213,22 +216,41 @@ def _staged_block_bytes(pair_size, itemsize):
 
 def _staged_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
                  distances=None, variances=None):
-    """:func:`_kernel_tile` for image networks without branches, run one
-    compiled program per layer (see ``net_kernels_staged``): 2-3x faster
-    on CPU and far quicker to compile than one program for the whole net.
+    """:func:`_kernel_tile` for image networks without branches, run as a
+    few compiled programs (see ``staged_pairs``): 2-3x faster on CPU and
+    far quicker to compile than one program for the whole net.
     ``variances``: the rows' own recursions (see ``row_variances``), or
     None to compute them here."""
     # Every tile takes the masked programs (a tile without identical rows
-    # gets an all-False mask): one compilation per layer instead of two,
+    # gets an all-False mask): one compilation per segment instead of two,
     # for a select per entry.
     if ids1 is None:
-        same = jnp.zeros((x1.shape[0], x2.shape[0]), dtype=bool)
+        same = _no_same_rows(x1.shape[0], x2.shape[0])
     else:
         same = same_input_mask(ids1, ids2)
-    out = net_kernels_staged(x1, x2, scales, net=net, compute_ntk=want_ntk,
-                             same=same, distances=bool(distances),
-                             watch_near=distances is False, variances=variances)
-    return _combine(*out[:2], want_nngp, want_ntk) + tuple(out[2:])
+    if variances is None:
+        variances = (row_variances(x1, scales, net=net),
+                     row_variances(x2, scales, net=net))
+    carry = carries_distance(net, x1.shape[1:])
+    pair, _, kind, static, near = staged_pairs(
+        x1, x2, scales, net=net, compute_ntk=want_ntk, same=same,
+        distances=bool(distances) and carry, watch=distances is False and carry,
+        variances=variances)
+    if kind == _NTK_PACKED and want_nngp and want_ntk:
+        tiles = (pair,)  # both kernels, already one complex tile
+    else:
+        nngp, ntk = pair_kernels(pair, kind, static)
+        tiles = _combine(nngp, ntk, want_nngp, want_ntk)
+    if distances is False:
+        tiles += (jnp.zeros((), dtype=bool) if near is None else near,)
+    return tiles
+
+
+@functools.lru_cache(maxsize=16)
+def _no_same_rows(n1, n2):
+    """An all-False ``same`` mask, made once per tile shape (an eager
+    ``jnp.zeros`` per tile cost as much as a small segment program)."""
+    return jnp.zeros((n1, n2), dtype=bool)
 
 
 def _staged_rows(rows, *, scales, net, dtype):

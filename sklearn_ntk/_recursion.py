@@ -84,6 +84,8 @@ __all__ = [
     "NEAR_DUPLICATE_VERSINE",
     "has_near_pairs",
     "net_kernels_staged",
+    "staged_pairs",
+    "pair_kernels",
     "row_variances",
     "is_chain",
 ]
@@ -480,6 +482,23 @@ def _window_sum(array, axes, window, stride, padding):
     array = _materialise(array)
     size = array.shape[axes[0]]
     lo, hi, out = _pads(size, window, stride, padding)
+    if len(axes) == 1:
+        # One axis: XLA's windowed reduction, 1.3-2x faster on CPU than the
+        # padded copy and its shifted slices (it reads the input in place),
+        # with the same additions in the same order.
+        (axis,) = axes
+        dimensions, strides = [1] * array.ndim, [1] * array.ndim
+        dimensions[axis], strides[axis] = window, stride
+        pads = [(0, 0)] * array.ndim
+        if padding == "CIRCULAR":
+            pads[axis] = (lo, hi)
+            array = jnp.pad(array, pads, mode="wrap")
+            pads[axis] = (0, 0)
+        else:
+            pads[axis] = (lo, hi)
+        zero = jnp.zeros((), array.dtype)
+        return jax.lax.reduce_window(array, zero, jax.lax.add, dimensions, strides,
+                                     pads)
     if lo or hi:
         widths = [(0, 0)] * array.ndim
         for axis in axes:
@@ -746,11 +765,26 @@ def _reduce_spatial(state, reduce, diagonal_batch):
                           ntk=apply(state.ntk), spatial=(), full=False, dist=dist)
 
 
+def _mean_leading(array, n_axes):
+    """The mean of ``array`` over its ``n_axes`` leading (spatial) axes.
+
+    A product with a vector of ones: XLA's CPU reduction over leading axes
+    walks each output entry's column apart (a cache line per addend), 5x
+    slower than the matrix-vector product for case (a) of
+    ``bench_conv_kernels``.
+    """
+    size = math.prod(array.shape[:n_axes])
+    rest = array.shape[n_axes:]
+    ones = jnp.ones((size,), array.dtype)
+    total = jnp.tensordot(ones, array.reshape((size,) + (-1,) * bool(rest)), 1)
+    return total.reshape(rest) / size
+
+
 def _global_avg_pool(state, layer, ctx):
     if not state.spatial:
         return state
-    axes = tuple(range(_n_spatial_axes(state)))
-    return _reduce_spatial(state, lambda a: jnp.mean(a, axis=axes),
+    n_axes = _n_spatial_axes(state)
+    return _reduce_spatial(state, lambda a: _mean_leading(a, n_axes),
                            ctx.diagonal_batch)
 
 
@@ -760,8 +794,8 @@ def _flatten(state, layer, ctx):
     channels = state.channels * math.prod(state.spatial)
     if state.full:
         state = _to_diagonal(state)
-    axes = tuple(range(len(state.spatial)))
-    return _reduce_spatial(state, lambda a: jnp.mean(a, axis=axes),
+    n_axes = len(state.spatial)
+    return _reduce_spatial(state, lambda a: _mean_leading(a, n_axes),
                            ctx.diagonal_batch)._replace(channels=channels)
 
 
@@ -1120,22 +1154,30 @@ def plan(net, row_shape, compute_ntk=True):
 
 
 # ---------------------------------------------------------------------------
-# Staged execution: one compiled program per layer (images)
+# Staged execution: one compiled program per segment of layers (images)
 # ---------------------------------------------------------------------------
 #
 # Compiled as one program, an image network's recursion runs 2-3x slower on
-# CPU than layer by layer, and compiles for tens of seconds: XLA's CPU
-# backend fuses each convolution's shifted reads into every consumer loop
-# (recomputing them), splits an activation's NNGP and NTK into sibling loops
-# that each evaluate the shared square roots and arc-cosines, and ignores
-# optimisation barriers. Run layer by layer, every layer is one small
-# program whose outputs are materialised once: the NNGP and NTK travel
-# between layers as one complex array ``nngp + 1j * ntk``, so that the one
-# loop writing it evaluates each square root and arc-cosine once (a complex
-# element needs both parts in the same iteration). Identical layers on
-# identical shapes share one compiled program, so the three convolutions of
-# a 3-layer CNN compile once. The values are those of :func:`net_kernels`
-# (the same operations; only where arrays are stored differs).
+# CPU than in stages, and compiles for tens of seconds: XLA's CPU backend
+# fuses each convolution's shifted reads into every consumer loop
+# (recomputing the activation that produced them, once per shift), splits
+# an activation's NNGP and NTK into sibling loops that each evaluate the
+# shared square roots and arc-cosines, and ignores optimisation barriers.
+# So a tile runs as a few programs, one per *segment*: the layers from one
+# position-mixing layer (Conv, AvgPool) up to the next one, or up to a
+# Flatten/GlobalAvgPool (see :func:`_segments`). Each program reads its
+# predecessor's materialised output, so every shifted read reads memory,
+# and the activation after a convolution runs in the loop that sums the
+# last shifts (no array between them). The NNGP and NTK travel between
+# programs as one complex array ``nngp + 1j * ntk``, so that the one loop
+# writing it evaluates each square root and arc-cosine once (a complex
+# element needs both parts in the same iteration). Identical segments on
+# identical shapes share one compiled program, so the last two
+# [Conv, ReLU] of a 3-layer CNN compile once. Each program donates its
+# input to its output where their shapes agree: the buffers are recycled
+# instead of freshly mapped (page faults had cost a third of the time).
+# The values are those of :func:`net_kernels` (the same layer rules; only
+# where arrays are stored, and the order of a few additions, differ).
 #
 # A tile carries only its pairs. Each activation reads its rows' variances
 # (the self-covariances at equal positions), which :func:`row_variances`
@@ -1202,37 +1244,6 @@ def _own_outputs(state):
 _STAGE_OUTPUTS = {}
 
 
-@functools.partial(jax.jit, static_argnames=("layer", "static", "ntk_kind",
-                                             "diagonalise"))
-def _stage(variances1, pair, variances2, dist, scale, same, *, layer, static,
-           ntk_kind, diagonalise):
-    """One layer of a tile's pairs. ``variances1``, ``variances2``: its rows'
-    variances at the layer's input, ``(*spatial, n1)`` and ``(*spatial,
-    n2)``, or None (from :func:`row_variances`)."""
-    state = _state_from(None, pair, None, dist, ntk_kind, static)
-    if diagonalise:
-        state = _to_diagonal(state)
-    ctx = _Context([scale], same, -1, False)
-    if variances1 is not None:  # None where the layer reads none
-        ctx.variances = _pair_axes(variances1, variances2)
-    if isinstance(layer, L.Conv) and ntk_kind == _NTK_PACKED:
-        # Sum the shifted slices of the packed array once: a complex
-        # addition adds both parts, and one loop reads each element once.
-        if diagonalise:  # ``pair`` is still the full form
-            pair = jax.lax.complex(state.nngp, state.ntk)
-        summed = _conv_average(pair, state, layer, divide=False)
-        count = math.prod(layer.filter_shape)
-        ctx.premixed = True
-        mixed = state._replace(nngp=jnp.real(summed) / count,
-                               ntk=jnp.imag(summed) / count)
-        out = _linear(mixed, layer, ctx)
-    else:
-        out = _leaf(state, layer, ctx)
-    arrays, kind, out_static = _pack(out)
-    _STAGE_OUTPUTS[(layer, static, ntk_kind, diagonalise)] = (kind, out_static)
-    return arrays
-
-
 @functools.partial(jax.jit, static_argnames=("layer", "static", "diagonalise"))
 def _own_stage(cov, variances, scale, *, layer, static, diagonalise):
     """One layer of each row with itself (the diagonal batch, no NTK): the
@@ -1252,13 +1263,6 @@ def _own_stage(cov, variances, scale, *, layer, static, diagonalise):
     return _own_outputs(out)
 
 
-@functools.partial(jax.jit, static_argnames=("full", "compute_ntk", "distances"))
-def _input_stage(x1, x2, same, *, full, compute_ntk, distances=False):
-    arrays, _, _ = _pack(_input_state(x1, x2, same, False, full, compute_ntk,
-                                      distances))
-    return arrays
-
-
 @functools.partial(jax.jit, static_argnames=("full",))
 def _own_input_stage(x, *, full):
     return _own_outputs(_input_state(x, None, None, False, full, False))
@@ -1270,12 +1274,6 @@ def _pair_axes(variances1, variances2):
     return variances1[..., :, None], variances2[..., None, :]
 
 
-@jax.jit
-def _near_stage(variances1, pair, variances2, same):
-    q1, q2 = _pair_axes(variances1, variances2)
-    return has_near_pairs(jnp.real(pair), q1, q2, same)
-
-
 def _chain_layers(net, scales):
     """``(index, layer, scale)`` of the layers a staged run executes."""
     rows = iter(_rows(scales))
@@ -1285,10 +1283,174 @@ def _chain_layers(net, scales):
         yield index, layer, (next(rows) if isinstance(layer, _LINEAR) else None)
 
 
+#: Layers that mix positions: a segment's shifted reads must read memory.
+_MIXING = (L.Conv, L.AvgPool)
+#: Layers that reduce positions: they read a materialised array too (a
+#: reduction fused into the activation's loop ran 3x slower than the two).
+_REDUCING = (L.Flatten, L.GlobalAvgPool)
+
+
+def _segments(steps):
+    """Split the executed layers ``steps`` into the programs of a staged run.
+
+    A program ends before each layer that mixes or reduces positions
+    (Conv, AvgPool, Flatten, GlobalAvgPool), so that its shifted or
+    strided reads read the previous program's output instead of
+    recomputing, once per read, the activation that produced it. The first
+    program starts with the input covariance, a product of the images that
+    is cheap to recompute, so it also holds the first such layer.
+    """
+    segments = [[]]
+    for step in steps:
+        if isinstance(step[1], _MIXING + _REDUCING) and segments[-1]:
+            segments.append([])
+        segments[-1].append(step)
+    return segments
+
+
+def _segment(source, dist, scales, variances, same, near, *, steps, start, static,
+             ntk_kind, last_pool, watch):
+    """Several layers of a tile's pairs, one program (see :func:`_segments`).
+
+    ``source``: the images ``(x1, x2)`` when ``start`` is ``(full,
+    compute_ntk, distances)`` (the first program, ``static`` then
+    describing the images), else the previous program's packed pairs. ``scales`` and ``variances`` hold one entry per
+    step: its ``(W_std, b_std)`` row and its rows' variances at its input,
+    ``((*spatial, n1), (*spatial, n2))`` (None where the layer reads none).
+    ``watch``: whether to check for near-duplicate pairs at the input (in
+    the first program) and at the output (in the last, ``variances`` then
+    ends with the output's); ``near`` is the flag so far (None at first).
+
+    Returns
+    -------
+    (pair, dist), near
+    """
+    if start is not None:
+        full, compute_ntk, distances = start
+        state = _input_state(*source, same, False, full, compute_ntk, distances)
+        packed = None
+        if watch[0]:
+            near = has_near_pairs(state.nngp, *_pair_axes(*variances[0]), same)
+    else:
+        state = _state_from(None, source, None, dist, ntk_kind, static)
+        packed = source if ntk_kind == _NTK_PACKED else None
+    for (index, layer), scale, pair_variances in zip(steps, scales, variances):
+        if state.full and index > last_pool:
+            state, packed = _to_diagonal(state), None  # nothing mixes positions
+        ctx = _Context([scale], same, -1, False)
+        if pair_variances is not None:
+            ctx.variances = _pair_axes(*pair_variances)
+        if isinstance(layer, (L.Conv,) + _REDUCING) and _is_array(state.ntk):
+            # Sum (or reduce) the NNGP and NTK as one complex array: a
+            # complex addition adds both parts, one loop reads each element
+            # once.
+            if packed is None:
+                packed = jax.lax.complex(state.nngp, state.ntk)
+            state = _packed_leaf(state, packed, layer, ctx)
+        else:
+            state = _leaf(state, layer, ctx)
+        packed = None
+    if watch[1]:
+        flag = has_near_pairs(state.nngp, *_pair_axes(*variances[-1]), same)
+        near = flag if near is None else near | flag
+    arrays, kind, out_static = _pack(state)
+    _STAGE_OUTPUTS[(steps, start, static, ntk_kind, last_pool)] = (kind, out_static)
+    return arrays, near
+
+
+def _packed_leaf(state, packed, layer, ctx):
+    """A Conv, Flatten or GlobalAvgPool of ``state`` whose NNGP and NTK are
+    ``packed`` as ``nngp + 1j * ntk``."""
+    if isinstance(layer, L.Conv):
+        summed = _conv_average(packed, state, layer, divide=False)
+        count = math.prod(layer.filter_shape)
+        ctx.premixed = True
+        return _linear(state._replace(nngp=jnp.real(summed) / count,
+                                      ntk=jnp.imag(summed) / count), layer, ctx)
+    reduced = _leaf(state._replace(nngp=packed, ntk=None), layer, ctx)
+    return reduced._replace(nngp=jnp.real(reduced.nngp), ntk=jnp.imag(reduced.nngp))
+
+
+_SEGMENT_STATIC = ("steps", "start", "static", "ntk_kind", "last_pool", "watch")
+_segment_program = jax.jit(_segment, static_argnames=_SEGMENT_STATIC)
+#: The same program, its ``source`` donated to its output (see the section
+#: comment; only where the two have one shape).
+_segment_program_donating = jax.jit(_segment, static_argnames=_SEGMENT_STATIC,
+                                    donate_argnames=("source",))
+
+
+def _donates(args, kwargs):
+    """Whether the segment's output can take its input's buffer: same
+    spatial form and NTK packing (recorded when the segment is traced; an
+    abstract trace the first time, no compilation)."""
+    key = tuple(kwargs[name] for name in ("steps", "start", "static", "ntk_kind",
+                                          "last_pool"))
+    if key not in _STAGE_OUTPUTS:
+        jax.eval_shape(functools.partial(_segment, **kwargs), *args)
+    kind, out_static = _STAGE_OUTPUTS[key]
+    return kind == kwargs["ntk_kind"] and out_static[:2] == kwargs["static"][:2]
+
+
+def staged_pairs(x1, x2, scales, *, net, compute_ntk, same, distances, watch,
+                 variances):
+    """The staged run of the chain ``net`` on a tile (see
+    :func:`net_kernels_staged`, whose arguments these are; ``watch``: run
+    the near-duplicate check).
+
+    Returns
+    -------
+    pair : jax array of shape (n1, n2)
+        ``nngp + 1j * ntk`` (``kind`` "packed"), or the NNGP alone.
+    kind : str
+        How the NTK travels (see ``_NTK_PACKED``).
+    static : tuple
+        The output's static description (its spatial shape first).
+    near : jax bool scalar or None
+    """
+    variances1, variances2 = variances
+    last_pool = _last_pool(net)
+    full = last_pool >= 0 and x1.ndim > 2
+    segments = _segments(list(_chain_layers(net, scales)))
+    source, dist, near = (x1, x2), None, None
+    # The input's description keys the first program too (its outputs'
+    # shapes follow from the images').
+    kind, static = None, (tuple(x1.shape[1:-1]), full, x1.shape[-1], False)
+    step = 0
+    for number, segment in enumerate(segments):
+        last = number == len(segments) - 1
+        reads = [None if variances1[k] is None else (variances1[k], variances2[k])
+                 for k in range(step, step + len(segment))]
+        if not segment and watch:  # no layers: the input's variances
+            reads.append((variances1[0], variances2[0]))
+        if last and watch:
+            reads.append((variances1[-1], variances2[-1]))
+        step += len(segment)
+        kwargs = dict(steps=tuple((index, layer) for index, layer, _ in segment),
+                      start=None if number else (full, compute_ntk, distances),
+                      static=static, ntk_kind=kind, last_pool=last_pool,
+                      watch=(watch and not number, watch and last))
+        args = (source, dist, tuple(scale for _, _, scale in segment), tuple(reads),
+                same, near)
+        program = _segment_program
+        if number and _donates(args, kwargs):
+            program = _segment_program_donating
+        (source, dist), near = program(*args, **kwargs)
+        kind, static = _STAGE_OUTPUTS[tuple(
+            kwargs[name] for name in ("steps", "start", "static", "ntk_kind",
+                                      "last_pool"))]
+    if static[0]:
+        raise ValueError(
+            f"the network's output still has spatial dimensions {static[0]}; "
+            "end it with Flatten() or GlobalAvgPool() (then Dense(1)), as a "
+            "stax network whose kernel is a matrix does.")
+    return source, dist, kind, static, near
+
+
 def row_variances(x, scales, *, net):
     """Each row's variances at the input of every layer of the chain ``net``
     and at its output, from the row's own recursion, one compiled program
-    per layer (as :func:`net_kernels_staged`); call it outside ``jax.jit``.
+    per layer (its arrays are a tile's rows, not its pairs: small); call it
+    outside ``jax.jit``.
 
     A pair's recursion reads its rows' covariances only at equal positions:
     each activation takes the variances ``q11[p]`` and ``q22[p']``. A row's
@@ -1338,8 +1500,8 @@ def row_variances(x, scales, *, net):
 def net_kernels_staged(x1, x2, scales, *, net, compute_ntk=True, same=None,
                        distances=False, watch_near=False, variances=None):
     """:func:`net_kernels` of a chain of layers (:func:`is_chain`), run as one
-    compiled program per layer (see the section comment above); call it
-    outside ``jax.jit``.
+    compiled program per segment of layers (see the section comment above);
+    call it outside ``jax.jit``.
 
     Parameters
     ----------
@@ -1368,35 +1530,24 @@ def net_kernels_staged(x1, x2, scales, *, net, compute_ntk=True, same=None,
     if variances is None:
         variances = (row_variances(x1, scales, net=net),
                      row_variances(x2, scales, net=net))
-    variances1, variances2 = variances
-    last_pool = _last_pool(net)
-    full = last_pool >= 0 and x1.ndim > 2
     carry = carries_distance(net, x1.shape[1:])
     watch = watch_near and carry and not distances
-    pair, dist = _input_stage(x1, x2, same, full=full, compute_ntk=compute_ntk,
-                              distances=distances and carry)
-    near = jnp.zeros((), dtype=bool)
-    if watch:
-        near = _near_stage(variances1[0], pair, variances2[0], same)
-    kind = _NTK_ZERO if compute_ntk else _NTK_ABSENT
-    static = (tuple(x1.shape[1:-1]), full, x1.shape[-1], False)
-    for step, (index, layer, scale) in enumerate(_chain_layers(net, scales)):
-        diagonalise = static[1] and index > last_pool
-        pair, dist = _stage(variances1[step], pair, variances2[step], dist, scale,
-                            same, layer=layer, static=static, ntk_kind=kind,
-                            diagonalise=diagonalise)
-        kind, static = _STAGE_OUTPUTS[(layer, static, kind, diagonalise)]
-    if static[0]:
-        raise ValueError(
-            f"the network's output still has spatial dimensions {static[0]}; "
-            "end it with Flatten() or GlobalAvgPool() (then Dense(1)), as a "
-            "stax network whose kernel is a matrix does.")
-    if watch:
-        near = near | _near_stage(variances1[-1], pair, variances2[-1], same)
-    state = _state_from(None, pair, None, dist, kind, static)
+    pair, dist, kind, static, near = staged_pairs(
+        x1, x2, scales, net=net, compute_ntk=compute_ntk, same=same,
+        distances=distances and carry, watch=watch, variances=variances)
+    if near is None:
+        near = jnp.zeros((), dtype=bool)
+    nngp, ntk = pair_kernels(pair, kind, static)
+    if watch_near:
+        return nngp, ntk, near
+    return nngp, ntk
+
+
+def pair_kernels(pair, kind, static):
+    """``(nngp, ntk)`` of a staged run's output (see :func:`staged_pairs`):
+    ``ntk`` None when not computed, zeros when no linear layer made it."""
+    state = _state_from(None, pair, None, None, kind, static)
     ntk = state.ntk
     if ntk is not None and not _is_array(ntk):
         ntk = jnp.zeros_like(state.nngp)  # no linear layer: Theta = 0
-    if watch_near:
-        return state.nngp, ntk, near
     return state.nngp, ntk

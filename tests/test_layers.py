@@ -323,3 +323,26 @@ def test_duplicate_images_are_exact(net):
         K, C = getattr(kernels, name), getattr(cross, name)
         assert K[1, 4] == K[1, 1] == K[4, 4]
         assert C[1, 1] == K[1, 1]
+
+
+def test_staged_programs_follow_the_image_shape():
+    # The staged programs are shared between calls and keyed on the layers;
+    # a pooled net on images of one size, then another, then the first
+    # again, must give each size its own kernels (a first program keyed
+    # without the image shape handed the second call the first's shapes).
+    # Reference: the whole-net engine (net_kernels), to 1e-13 relative (the
+    # staged run adds a few terms in another order).
+    net = layers.serial(
+        layers.Conv(1, (2, 2), padding="SAME", W_std=1.4, b_std=0.2), layers.Relu(),
+        layers.AvgPool((2, 2), strides=(2, 2)), layers.GlobalAvgPool(),
+        layers.Dense(1, W_std=1.4, b_std=0.2))
+    skeleton, scales = split_scales(net)
+    rng = np.random.default_rng(3)
+    for side in (4, 6, 4):
+        X = rng.standard_normal((3, side, side, 1))
+        staged = compute_kernels(X, architecture=net)
+        with x64_scope():
+            whole = net_kernels(jnp.asarray(X), jnp.asarray(X), jnp.asarray(scales),
+                                net=skeleton, symmetric=True)
+        for got, want in zip(staged, whole):
+            np.testing.assert_allclose(got, np.asarray(want), rtol=1e-13, atol=0)
