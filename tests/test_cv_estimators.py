@@ -86,6 +86,16 @@ def brute_force_loo(base, X, y, times, return_std=False):
     return (means, np.concatenate(stds, axis=1)) if return_std else means
 
 
+def assert_same_predictions(fitted, reference, X, Search):
+    """Probabilities (classifiers) or means and stds (regressors) equal to
+    1e-10 relative: two routes to the same model, up to rounding."""
+    method = "predict_proba" if Search in CLASSIFIERS else "predict"
+    kwargs = {} if Search in CLASSIFIERS else {"return_std": True}
+    for got, expected in zip(np.atleast_1d(getattr(fitted, method)(X, **kwargs)),
+                             np.atleast_1d(getattr(reference, method)(X, **kwargs))):
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
 def r2(y, prediction):
     return 1.0 - np.sum((y - prediction) ** 2) / np.sum((y - y.mean()) ** 2)
 
@@ -263,11 +273,7 @@ def test_refit_at_finite_time_reuses_the_eigensystem(regression_data, classifica
     assert regressor._state.solver._eigen is not None
     KERNEL_CACHE.clear()
     reference = BASE[Search](**search.best_params_).fit(X, y)
-    method = "predict_proba" if Search in CLASSIFIERS else "predict"
-    kwargs = {} if Search in CLASSIFIERS else {"return_std": True}
-    for got, expected in zip(np.atleast_1d(getattr(fitted, method)(X, **kwargs)),
-                             np.atleast_1d(getattr(reference, method)(X, **kwargs))):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    assert_same_predictions(fitted, reference, X, Search)
 
 
 def test_scorer_objects_are_accepted(regression_data):
@@ -485,11 +491,7 @@ def test_nystrom_search_scores_its_closed_form_and_refits_from_it(
     reference_regressor = reference.regressor_ if Search in CLASSIFIERS else reference
     np.testing.assert_array_equal(regressor._state.center_indices,
                                   reference_regressor._state.center_indices)
-    method = "predict_proba" if Search in CLASSIFIERS else "predict"
-    kwargs = {} if Search in CLASSIFIERS else {"return_std": True}
-    for got, expected in zip(np.atleast_1d(getattr(best, method)(X, **kwargs)),
-                             np.atleast_1d(getattr(reference, method)(X, **kwargs))):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    assert_same_predictions(best, reference, X, Search)
 
 
 def test_nystrom_search_refuses_what_it_cannot_score(classification_data):
