@@ -42,7 +42,7 @@ from ._recursion import (
     pair_kernels,
     same_input_mask,
     split_scales,
-    staged_pairs,
+    staged_outputs,
 )
 from .layers import Layer
 
@@ -228,22 +228,15 @@ def _staged_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
         same = _no_same_rows(x1.shape[0], x2.shape[0])
     else:
         same = same_input_mask(ids1, ids2)
-    if variances is None:
-        variances = (row_variances(x1, scales, net=net),
-                     row_variances(x2, scales, net=net))
-    carry = carries_distance(net, x1.shape[1:])
-    pair, _, kind, static, near = staged_pairs(
+    pair, kind, static, near = staged_outputs(
         x1, x2, scales, net=net, compute_ntk=want_ntk, same=same,
-        distances=bool(distances) and carry, watch=distances is False and carry,
-        variances=variances)
+        distances=bool(distances), watch_near=distances is False, variances=variances)
     if kind == _NTK_PACKED and want_nngp and want_ntk:
         tiles = (pair,)  # both kernels, already one complex tile
     else:
         nngp, ntk = pair_kernels(pair, kind, static)
         tiles = _combine(nngp, ntk, want_nngp, want_ntk)
-    if distances is False:
-        tiles += (jnp.zeros((), dtype=bool) if near is None else near,)
-    return tiles
+    return tiles + ((near,) if distances is False else ())
 
 
 @functools.lru_cache(maxsize=16)

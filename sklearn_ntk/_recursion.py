@@ -85,6 +85,7 @@ __all__ = [
     "has_near_pairs",
     "net_kernels_staged",
     "staged_pairs",
+    "staged_outputs",
     "pair_kernels",
     "row_variances",
     "is_chain",
@@ -1527,20 +1528,37 @@ def net_kernels_staged(x1, x2, scales, *, net, compute_ntk=True, same=None,
     nngp, ntk : jax arrays of shape (n1, n2) (ntk None if not computed)
     near : jax bool scalar, only with ``watch_near``
     """
-    if variances is None:
-        variances = (row_variances(x1, scales, net=net),
-                     row_variances(x2, scales, net=net))
-    carry = carries_distance(net, x1.shape[1:])
-    watch = watch_near and carry and not distances
-    pair, dist, kind, static, near = staged_pairs(
+    pair, kind, static, near = staged_outputs(
         x1, x2, scales, net=net, compute_ntk=compute_ntk, same=same,
-        distances=distances and carry, watch=watch, variances=variances)
-    if near is None:
-        near = jnp.zeros((), dtype=bool)
+        distances=distances, watch_near=watch_near, variances=variances)
     nngp, ntk = pair_kernels(pair, kind, static)
     if watch_near:
         return nngp, ntk, near
     return nngp, ntk
+
+
+def staged_outputs(x1, x2, scales, *, net, compute_ntk, same, distances, watch_near,
+                   variances):
+    """:func:`staged_pairs` with the arguments of :func:`net_kernels_staged`
+    (the rows' variances computed when None, distances and the watch only
+    where the net carries distances).
+
+    Returns
+    -------
+    pair, kind, static
+        As :func:`staged_pairs` (:func:`pair_kernels` reads them).
+    near : jax bool scalar
+        False unless ``watch_near`` found a near-duplicate pair.
+    """
+    if variances is None:
+        variances = (row_variances(x1, scales, net=net),
+                     row_variances(x2, scales, net=net))
+    carry = carries_distance(net, x1.shape[1:])
+    pair, _, kind, static, near = staged_pairs(
+        x1, x2, scales, net=net, compute_ntk=compute_ntk, same=same,
+        distances=distances and carry, watch=watch_near and carry and not distances,
+        variances=variances)
+    return pair, kind, static, jnp.zeros((), dtype=bool) if near is None else near
 
 
 def pair_kernels(pair, kind, static):
