@@ -22,6 +22,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._architecture import DEFAULTS
+from ._images import check_flat_rows
 from ._regressors import (
     _SOLVER_PARAMETERS_DOC,
     DEFAULT_DIAG_REG,
@@ -377,6 +378,7 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
             raise
 
     def _fit(self, X, y):
+        check_flat_rows(X, self)
         X, y = validate_data(self, X, y, dtype=np.float64, accept_sparse=False,
                              ensure_min_samples=2)
         check_classification_targets(y)
@@ -395,6 +397,7 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_predict(self, X):
         check_is_fitted(self)
+        check_flat_rows(X, self)
         return validate_data(self, X, reset=False, dtype=np.float64,
                              accept_sparse=False)
 

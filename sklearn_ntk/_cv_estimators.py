@@ -33,6 +33,7 @@ from ._estimator_params import (
     DYNAMICS_CONSTRAINTS,
     SOLVER_CONSTRAINTS,
 )
+from ._images import check_flat_rows
 from ._kernels import Kernels
 from ._loo import (
     eigensystem,
@@ -634,6 +635,7 @@ class _RegressorCV(RegressorMixin, _InfiniteWidthCV):
         return tags
 
     def _validate_training_data(self, X, y):
+        check_flat_rows(X, self)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=np.float64, ensure_min_samples=2, accept_sparse=False)
         y = np.asarray(y, dtype=np.float64)
@@ -660,6 +662,7 @@ class _RegressorCV(RegressorMixin, _InfiniteWidthCV):
         y_std or y_cov : ndarray, optional
         """
         check_is_fitted(self)
+        check_flat_rows(X, self)
         X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=False)
         return self.best_estimator_.predict(X, return_std=return_std,
                                             return_cov=return_cov)
@@ -717,6 +720,7 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
         return encode_targets(indices, len(classes), self.target_encoding), classes
 
     def _validate_training_data(self, X, y):
+        check_flat_rows(X, self)
         X, y = validate_data(self, X, y, dtype=np.float64, accept_sparse=False,
                              ensure_min_samples=2)
         check_classification_targets(y)
@@ -738,6 +742,7 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
 
     def _validated(self, X):
         check_is_fitted(self)
+        check_flat_rows(X, self)
         return validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=False)
 
     def predict(self, X):

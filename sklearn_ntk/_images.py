@@ -88,6 +88,42 @@ def check_image_shape(image_shape, n_features=None):
     return shape
 
 
+def check_flat_rows(X, estimator):
+    """Refuse an array of images (more than 2 dimensions), naming the fix.
+
+    The estimators take 2-D X, one flattened image per row, so that
+    scalers, Pipelines and cross-validation work unchanged; ``image_shape``
+    restores the images inside. ``compute_kernels`` takes NHWC arrays.
+
+    Parameters
+    ----------
+    X : array-like
+        What was passed as X (only its ``shape``, if it has one, is read).
+    estimator : object
+        Named in the message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_ntk import NTKRegressor
+    >>> from sklearn_ntk._images import check_flat_rows
+    >>> check_flat_rows(np.zeros((5, 64)), NTKRegressor())
+    >>> check_flat_rows(np.zeros((5, 8, 8, 1)), NTKRegressor())
+    Traceback (most recent call last):
+    ...
+    ValueError: X has shape (5, 8, 8, 1), but NTKRegressor takes 2-D X, one flattened image per row (so that scalers and Pipelines work): pass X.reshape(len(X), -1) and image_shape=(8, 8, 1).
+    """
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) <= 2:
+        return
+    shape = tuple(int(size) for size in shape)
+    image_shape = {3: shape[1:] + (1,), 4: shape[1:]}.get(len(shape), "(H, W, C)")
+    raise ValueError(
+        f"X has shape {shape}, but {type(estimator).__name__} takes 2-D X, one "
+        "flattened image per row (so that scalers and Pipelines work): pass "
+        f"X.reshape(len(X), -1) and image_shape={image_shape}.")
+
+
 def as_images(X, image_shape):
     """``X`` of shape (n_samples, H * W * C) as (n_samples, H, W, C) (a view).
 

@@ -35,7 +35,13 @@ from ._estimator_params import (
     SOLVER_CONSTRAINTS,
     architecture_kwargs,
 )
-from ._images import architecture_key, as_images, check_image_shape, check_kernel_source
+from ._images import (
+    architecture_key,
+    as_images,
+    check_flat_rows,
+    check_image_shape,
+    check_kernel_source,
+)
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._nystrom import NystromDynamics, default_n_components
 from ._precision import x64_scope
@@ -427,6 +433,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             raise
 
     def _fit(self, X, y):
+        check_flat_rows(X, self)
         X, y = validate_data(
             self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
             ensure_min_samples=2, accept_sparse=False,
@@ -455,6 +462,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             raise RuntimeError(
                 "At most one of return_std or return_cov can be requested."
             )
+        check_flat_rows(X, self)
         return validate_data(self, X, reset=False, dtype=np.float64,
                              accept_sparse=False)
 

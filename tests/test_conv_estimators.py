@@ -27,11 +27,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_ntk import (
     NNGPClassifier,
+    NNGPClassifierCV,
     NNGPKernel,
     NNGPRegressor,
     NTKClassifier,
     NTKKernel,
     NTKRegressor,
+    NTKRegressorCV,
     compute_kernels,
     layers,
 )
@@ -329,6 +331,27 @@ def test_conv_without_image_shape_names_the_fix(rng):
     with pytest.raises(ValueError, match=r"spatial(.|\n)*pass image_shape=\(H, W, C\)"):
         model.fit(_images(rng, 8), np.ones(8))
     assert not hasattr(model, "n_features_in_")
+
+
+@pytest.mark.parametrize("Estimator", [NTKRegressor, NNGPClassifier, NTKRegressorCV,
+                                       NNGPClassifierCV])
+def test_image_arrays_are_refused_with_the_reshape_named(Estimator, rng):
+    # A stax user's NHWC array: the estimators take flattened rows (so that
+    # scalers and Pipelines work) and say how, in fit and in predict, and a
+    # failed call leaves the estimator as it was.
+    images = rng.standard_normal((8, *IMAGE_SHAPE))
+    labels = np.arange(8) % 2
+    fix = r"X has shape \(8, 4, 4, 1\).*X.reshape\(len\(X\), -1\) and image_shape=\(4, 4, 1\)"
+    model = Estimator(architecture=FLATTEN_NET)
+    with pytest.raises(ValueError, match=fix):
+        model.fit(images, labels)
+    assert not hasattr(model, "n_features_in_")
+    model = Estimator(architecture=FLATTEN_NET, image_shape=IMAGE_SHAPE)
+    model.fit(images.reshape(8, -1), labels)
+    before = model.predict(images[:2].reshape(2, -1))
+    with pytest.raises(ValueError, match=fix.replace("8, 4", "2, 4")):
+        model.predict(images[:2])
+    np.testing.assert_array_equal(model.predict(images[:2].reshape(2, -1)), before)
 
 
 # ---------------------------------------------------------------------------
