@@ -3,7 +3,11 @@
 Two parts, both with BLAS single-threaded (``OPENBLAS_NUM_THREADS=1`` unless
 set: on the shared machine OpenBLAS's spinning threads made a 1000 x 1000
 eigendecomposition 4-15x slower; RandomForest with ``n_jobs=None`` and
-libsvm are single-threaded too).
+libsvm are single-threaded too). On an idle machine, run the timing with
+``OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2`` (one thread per core, what a
+user gets by default): the eigendecompositions that bound the CV estimators
+gain more from the second core than the grid search's Cholesky
+factorisations and Python overhead do.
 
 ``--part timing``: ``make_classification`` data of N rows (20 features, 10
 informative, 2 classes, standard-scaled), N = 200, 500, 1000, 2000, 5000.
