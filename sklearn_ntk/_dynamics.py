@@ -536,8 +536,14 @@ class GradientFlowSolver:
         with self._krylov_lock:
             if self._krylov is None or not np.array_equal(self._krylov.rhs, rhs):
                 max_dim = min(KRYLOV_MAX_DIM, KRYLOV_MAX_DIM_PER_COLUMN * rhs.shape[1])
+                # Functions of arrays, not bound methods: a basis that
+                # referred back to this solver would make a reference
+                # cycle, and every discarded solver (n x n kernel and
+                # factors) would then wait for the cyclic garbage collector
+                # (a grid search at N = 5000 grew past 20 GB that way).
                 self._krylov = ExtendedKrylovBasis(
-                    self._matvec,
+                    functools.partial(_regularized_matvec, self.k_train_train,
+                                      self.regularizer),
                     functools.partial(_cho_solve, factor),
                     rhs.copy(),
                     max_dim,
@@ -546,7 +552,7 @@ class GradientFlowSolver:
 
     def _matvec(self, block):
         """``Theta @ block`` without forming the regularised kernel."""
-        return self.k_train_train @ block + self.regularizer * block
+        return _regularized_matvec(self.k_train_train, self.regularizer, block)
 
     def whiten(self, rhs, tau):
         """``A`` with ``A^T A = rhs^T Theta^{-1} (I - exp(-tau Theta)) rhs``.
@@ -595,6 +601,11 @@ def _float32_solve(factor, rhs):
     scale[scale == 0] = 1.0
     solved = _cho_solve(factor, (rhs / scale).astype(np.float32))
     return solved.astype(np.float64) * scale
+
+
+def _regularized_matvec(kernel, regularizer, block):
+    """``(K + regularizer I) @ block`` without forming the regularised kernel."""
+    return kernel @ block + regularizer * block
 
 
 def _cho_solve(factor, rhs):

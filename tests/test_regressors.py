@@ -368,3 +368,40 @@ def test_huge_feature_scale_is_refused_with_the_fix(data):
     model = NTKRegressor(activation=np.tanh, depth=1).fit(X, y)
     reference = NTKRegressor(activation=jax.numpy.tanh, depth=1).fit(X, y)
     np.testing.assert_array_equal(model.predict(X[:3]), reference.predict(X[:3]))
+
+
+# A fitted estimator's n x n arrays must go when the estimator and its cache
+# entry go, by reference counting alone: held in a reference cycle they
+# would wait for the cyclic garbage collector, which counts objects, not
+# bytes (a grid search at N = 5000 grew past 20 GB that way).
+@pytest.mark.parametrize("make, use", [
+    (lambda: NTKRegressor(t=10.0), lambda m, X: m.predict(X, return_std=True)),
+    (lambda: NTKRegressor(t=None), lambda m, X: m.predict(X, return_cov=True)),
+    (lambda: NNGPRegressor(t=10.0), lambda m, X: m.predict(X, return_std=True)),
+    (lambda: NTKRegressor(t=10.0, solver="nystrom", n_components=16, random_state=0),
+     lambda m, X: m.predict(X, return_std=True)),
+], ids=["ntk-krylov", "ntk-cholesky", "nngp-covariances", "nystrom"])
+def test_discarded_fits_are_freed_without_the_cycle_collector(make, use, rng):
+    import gc
+    import weakref
+
+    X = rng.standard_normal((60, 3))
+    y = X[:, 0] + 0.1 * rng.standard_normal(60)
+    model = make().fit(X, y)
+    use(model, X[:5])
+    # The fitted state and the objects it holds (solver, Krylov basis,
+    # predictor, arrays).
+    held = [model._state] + [value for value in vars(model._state).values()
+                             if (hasattr(value, "__weakref__") or isinstance(value, np.ndarray))
+                             and value is not X]
+    refs = [weakref.ref(obj) for obj in held]
+    del held
+    gc.collect()
+    gc.disable()
+    try:
+        del model
+        KERNEL_CACHE.clear()
+        alive = [type(ref()).__name__ for ref in refs if ref() is not None]
+        assert not alive, alive
+    finally:
+        gc.enable()
