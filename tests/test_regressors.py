@@ -1,7 +1,9 @@
 """NTKRegressor / NNGPRegressor: the scikit-learn contract and the API."""
 
+import gc
 import pickle
 import warnings
+import weakref
 
 import jax
 import numpy as np
@@ -382,9 +384,6 @@ def test_huge_feature_scale_is_refused_with_the_fix(data):
      lambda m, X: m.predict(X, return_std=True)),
 ], ids=["ntk-krylov", "ntk-cholesky", "nngp-covariances", "nystrom"])
 def test_discarded_fits_are_freed_without_the_cycle_collector(make, use, rng):
-    import gc
-    import weakref
-
     X = rng.standard_normal((60, 3))
     y = X[:, 0] + 0.1 * rng.standard_normal(60)
     model = make().fit(X, y)
