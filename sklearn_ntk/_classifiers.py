@@ -19,10 +19,10 @@ from scipy.special import log_ndtr, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._architecture import DEFAULTS
-from ._images import check_flat_rows
+from ._estimator_params import validate_rows
 from ._regressors import (
     _SOLVER_PARAMETERS_DOC,
     DEFAULT_DIAG_REG,
@@ -378,8 +378,7 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
             raise
 
     def _fit(self, X, y):
-        check_flat_rows(X, self)
-        X, y = validate_data(self, X, y, dtype=np.float64, accept_sparse=False,
+        X, y = validate_rows(self, X, y, dtype=np.float64, accept_sparse=False,
                              ensure_min_samples=2)
         check_classification_targets(y)
         classes, class_indices = np.unique(y, return_inverse=True)
@@ -397,8 +396,7 @@ class _InfiniteWidthClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_predict(self, X):
         check_is_fitted(self)
-        check_flat_rows(X, self)
-        return validate_data(self, X, reset=False, dtype=np.float64,
+        return validate_rows(self, X, reset=False, dtype=np.float64,
                              accept_sparse=False)
 
     def _mean_outputs(self, X):

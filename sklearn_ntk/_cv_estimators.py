@@ -23,7 +23,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._architecture import DEFAULTS, make_architecture
 from ._classifiers import NNGPClassifier, NTKClassifier, argmax_probabilities, encode_targets
@@ -32,8 +32,8 @@ from ._estimator_params import (
     ARCHITECTURE_CONSTRAINTS,
     DYNAMICS_CONSTRAINTS,
     SOLVER_CONSTRAINTS,
+    validate_rows,
 )
-from ._images import check_flat_rows
 from ._kernels import Kernels
 from ._loo import (
     eigensystem,
@@ -635,8 +635,7 @@ class _RegressorCV(RegressorMixin, _InfiniteWidthCV):
         return tags
 
     def _validate_training_data(self, X, y):
-        check_flat_rows(X, self)
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+        X, y = validate_rows(self, X, y, multi_output=True, y_numeric=True,
                              dtype=np.float64, ensure_min_samples=2, accept_sparse=False)
         y = np.asarray(y, dtype=np.float64)
         return X, y, (y[:, None] if y.ndim == 1 else y), {}
@@ -662,8 +661,7 @@ class _RegressorCV(RegressorMixin, _InfiniteWidthCV):
         y_std or y_cov : ndarray, optional
         """
         check_is_fitted(self)
-        check_flat_rows(X, self)
-        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=False)
+        X = validate_rows(self, X, reset=False, dtype=np.float64, accept_sparse=False)
         return self.best_estimator_.predict(X, return_std=return_std,
                                             return_cov=return_cov)
 
@@ -720,8 +718,7 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
         return encode_targets(indices, len(classes), self.target_encoding), classes
 
     def _validate_training_data(self, X, y):
-        check_flat_rows(X, self)
-        X, y = validate_data(self, X, y, dtype=np.float64, accept_sparse=False,
+        X, y = validate_rows(self, X, y, dtype=np.float64, accept_sparse=False,
                              ensure_min_samples=2)
         check_classification_targets(y)
         targets, classes = self._encode(y)
@@ -742,8 +739,7 @@ class _ClassifierCV(ClassifierMixin, _InfiniteWidthCV):
 
     def _validated(self, X):
         check_is_fitted(self)
-        check_flat_rows(X, self)
-        return validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=False)
+        return validate_rows(self, X, reset=False, dtype=np.float64, accept_sparse=False)
 
     def predict(self, X):
         """Class of the largest mean output of the refitted best estimator.

@@ -12,7 +12,9 @@ valid names.
 from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
+from ._images import check_flat_rows
 from .layers import Layer
 
 __all__ = [
@@ -64,3 +66,11 @@ def architecture_kwargs(estimator):
     """The architecture hyperparameters of ``estimator`` as keyword arguments
     for :func:`sklearn_ntk.compute_kernels` / ``make_architecture``."""
     return {name: getattr(estimator, name) for name in _ARCHITECTURE_NAMES}
+
+
+def validate_rows(estimator, X, *y, **kwargs):
+    """scikit-learn's ``validate_data``, after refusing an array of images
+    with the fix named (:func:`._images.check_flat_rows`): every estimator's
+    fit and predict validate their X here."""
+    check_flat_rows(X, estimator)
+    return validate_data(estimator, X, *y, **kwargs)

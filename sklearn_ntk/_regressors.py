@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Options
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._architecture import DEFAULTS, make_architecture
 from ._dynamics import time_to_tau
@@ -34,14 +34,9 @@ from ._estimator_params import (
     IMAGE_CONSTRAINTS,
     SOLVER_CONSTRAINTS,
     architecture_kwargs,
+    validate_rows,
 )
-from ._images import (
-    architecture_key,
-    as_images,
-    check_flat_rows,
-    check_image_shape,
-    check_kernel_source,
-)
+from ._images import architecture_key, as_images, check_image_shape, check_kernel_source
 from ._kernels import Kernels, compute_kernel_diagonals, compute_kernels
 from ._nystrom import NystromDynamics, default_n_components
 from ._precision import x64_scope
@@ -433,8 +428,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             raise
 
     def _fit(self, X, y):
-        check_flat_rows(X, self)
-        X, y = validate_data(
+        X, y = validate_rows(
             self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
             ensure_min_samples=2, accept_sparse=False,
         )
@@ -462,8 +456,7 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
             raise RuntimeError(
                 "At most one of return_std or return_cov can be requested."
             )
-        check_flat_rows(X, self)
-        return validate_data(self, X, reset=False, dtype=np.float64,
+        return validate_rows(self, X, reset=False, dtype=np.float64,
                              accept_sparse=False)
 
     def _shape_outputs(self, mean, spread, return_std, return_cov):
