@@ -14,6 +14,7 @@ The estimators stay thin: ``fit`` reads as validate -> kernels per
 architecture -> score every candidate -> refit the best.
 """
 
+import functools
 import numbers
 
 import numpy as np
@@ -43,6 +44,7 @@ from ._loo import (
     leave_one_out_batch,
     nystrom_leave_one_out,
 )
+from ._nystrom_folds import NystromFolds
 from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor
 from ._solvers import AUTO_EXACT_MAX_N, ExactDynamics, fits_in_memory, refuse_beyond_memory
 
@@ -405,13 +407,6 @@ class _InfiniteWidthCV(BaseEstimator):
         nystrom = self._resolve_solver(X.shape[0]) == "nystrom"
         if not nystrom:
             _check_fits_in_memory(X.shape[0])
-        elif self.cv is not None:
-            raise ValueError(
-                f"cv={self.cv!r} with the Nyström solver (solver={self.solver!r}, "
-                f"n_samples={X.shape[0]}): K-fold needs the exact train kernel. Use "
-                "cv=None (leave-one-out in closed form on the Nyström "
-                "approximation), or GridSearchCV over the base estimator with "
-                "solver='nystrom'.")
         # One seed for every architecture's centres and the refit (which
         # then reuses the best architecture's Nyström fit).
         seed = (check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -437,6 +432,9 @@ class _InfiniteWidthCV(BaseEstimator):
                 # Every candidate of this architecture at once.
                 arch_scores = [[score] for score in self._loo_scores(
                     architecture, targets, y, extra, settings, scorer)]
+            elif nystrom:
+                arch_scores = self._nystrom_holdout_scores(
+                    architecture, targets, y, extra, splits, settings, scorer)
             else:
                 arch_scores = [[self._holdout_score(architecture, targets, y, extra,
                                                     train, test, diag_reg, t, scorer)
@@ -566,9 +564,9 @@ class _InfiniteWidthCV(BaseEstimator):
             raise ValueError(
                 f"scoring={self.scoring!r} needs held-out variances, which the "
                 "leave-one-out search on the Nyström approximation does not give. "
-                "Use a scorer of the predictions (e.g. 'accuracy', 'r2', "
-                "'neg_mean_squared_error'), or solver='exact' on at most "
-                f"{AUTO_EXACT_MAX_N} rows.")
+                "Use K-fold (cv=5: the folds' Nyström fits give them), a scorer of "
+                "the predictions (e.g. 'accuracy', 'r2', 'neg_mean_squared_error'), "
+                f"or solver='exact' on at most {AUTO_EXACT_MAX_N} rows.")
         return [self._score(scorer, y, m, variances, extra) for m in means]
 
     def _variances(self, architecture, eig, loo):
@@ -579,12 +577,44 @@ class _InfiniteWidthCV(BaseEstimator):
             return loo.ntk_variances(architecture.nngp_in_eigenbasis())
         return variances
 
-    def _holdout_score(self, architecture, targets, y, extra, train, test,
-                       diag_reg, t, scorer):
-        fold_targets = targets[train]
+    def _fold_targets(self, targets, y, train):
         if self._is_classifier:
             # The estimator fitted on the fold encodes its own classes.
-            fold_targets = self._encode(y[train])[0]
+            return self._encode(y[train])[0]
+        return targets[train]
+
+    def _fold_extra(self, extra, y, train):
+        fold_extra = dict(extra)
+        if self._is_classifier:
+            fold_extra["classes_"] = np.unique(y[train])
+        return fold_extra
+
+    def _nystrom_holdout_scores(self, architecture, targets, y, extra, splits, settings,
+                                scorer):
+        """Every candidate's score on every fold (``[candidate][fold]``), from
+        the folds' Nyström fits with the architecture's centres held fixed."""
+        fold_targets = [self._fold_targets(targets, y, train) for train, _ in splits]
+        folds = NystromFolds(architecture.state, splits, fold_targets)
+        scores = np.empty((len(settings), len(splits)))
+        for fold, ((train, test), targets_f) in enumerate(zip(splits, fold_targets)):
+            fold_settings = [(diag_reg, time_to_tau(t, self.learning_rate, targets_f.size))
+                             for diag_reg, t in settings]
+            computed = {}
+
+            def variances(index, fold=fold, fold_settings=fold_settings, computed=computed):
+                if "all" not in computed:  # every candidate's, in one pass
+                    computed["all"] = folds.variances(fold, fold_settings)
+                return computed["all"][index]
+
+            fold_extra = self._fold_extra(extra, y, train)
+            for index, means in enumerate(folds.means(fold, fold_settings)):
+                scores[index, fold] = self._score(
+                    scorer, y[test], means, functools.partial(variances, index), fold_extra)
+        return scores.tolist()
+
+    def _holdout_score(self, architecture, targets, y, extra, train, test,
+                       diag_reg, t, scorer):
+        fold_targets = self._fold_targets(targets, y, train)
         eig, projected_test, projected_targets = architecture.fold(train, test, fold_targets)
         tau = time_to_tau(t, self.learning_rate, fold_targets.size)
         means = holdout_means(eig, projected_test, projected_targets, diag_reg, tau)
@@ -597,10 +627,8 @@ class _InfiniteWidthCV(BaseEstimator):
             return holdout_ntk_variances(eig, projected_test, nngp[np.ix_(train, train)],
                                          nngp[np.ix_(test, train)], prior, diag_reg, tau)
 
-        fold_extra = dict(extra)
-        if self._is_classifier:
-            fold_extra["classes_"] = np.unique(y[train])
-        return self._score(scorer, y[test], means, variances, fold_extra)
+        return self._score(scorer, y[test], means, variances,
+                           self._fold_extra(extra, y, train))
 
 
 def _seed_kernel_cache(estimator, X, kernels, diag_reg, eig=None):

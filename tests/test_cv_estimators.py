@@ -495,13 +495,100 @@ def test_nystrom_search_scores_its_closed_form_and_refits_from_it(
 
 
 def test_nystrom_search_refuses_what_it_cannot_score(classification_data):
-    # K-fold needs the exact kernel, and probability scorers held-out
-    # variances: clear errors that name the fix, the estimator unchanged.
+    # Probability scorers need held-out variances, which leave-one-out on
+    # the Nyström fit does not give: a clear error that names the fixes
+    # (K-fold, a scorer of the predictions), the estimator unchanged.
     X, y = classification_data
-    for kwargs, match in [({"cv": 3}, "cv=None"),
-                          ({"scoring": "neg_log_loss"}, "'accuracy'")]:
-        search = NTKClassifierCV(solver="nystrom", n_components=8, **SMALL_GRID, **kwargs)
-        with pytest.raises(ValueError, match=match):
-            search.fit(X, y)
-        assert not hasattr(search, "best_params_")
-        assert not hasattr(search, "n_features_in_")
+    search = NTKClassifierCV(solver="nystrom", n_components=8, scoring="neg_log_loss",
+                             **SMALL_GRID)
+    with pytest.raises(ValueError, match=r"cv=5.*'accuracy'"):
+        search.fit(X, y)
+    assert not hasattr(search, "best_params_")
+    assert not hasattr(search, "n_features_in_")
+
+
+# -- Nyström: K-fold with the centres held fixed ----------------------------------------
+
+
+def _fold_features(kernel, X, centers):
+    """``B = K_nm T`` with ``T = V D^{-1/2}`` from K_mm's eigendecomposition
+    (another whitening than the library's Cholesky one: the model does not
+    depend on the choice)."""
+    values, vectors = np.linalg.eigh(kernel(centers, None, ("ntk",)).ntk)
+    return kernel(X, centers, ("ntk",)).ntk @ (vectors / np.sqrt(values))
+
+
+def test_nystrom_folds_are_the_fold_fits_with_fixed_centres(rng):
+    # NystromFolds scores each fold with the Nyström model fitted on the
+    # fold's rows and the given centres, for any splitter (ShuffleSplit
+    # leaves rows in neither set). Independent route per fold, on features
+    # B (eigen-whitened, as above): the gradient flow of the weights,
+    # w(tau) = A^{-1} (I - expm(-tau A)) B_R^T y_R with A = B_R^T B_R + lambda,
+    # by scipy's expm (tau=None: a linear solve), and the NNGP posterior
+    # variance k(x, x) - b (B_R^T B_R) (B_R^T B_R + lambda)^{-1} b^T.
+    # lambda = diag_reg * mean(diag K_RR) = diag_reg (RBF). Rounding of the
+    # two routes (m = 12, condition numbers <= 1e7): 1e-7 relative.
+    from scipy.linalg import expm
+    from sklearn.model_selection import ShuffleSplit
+
+    from sklearn_ntk._nystrom import NystromDynamics
+    from sklearn_ntk._nystrom_folds import NystromFolds
+    X = rng.standard_normal((40, 2))
+    y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 1]]) + 0.1 * rng.standard_normal((40, 2))
+    kernel = _RbfKernel()
+    for name in ("ntk", "nngp"):
+        dynamics = NystromDynamics(X, y, kernel, name, 0.1, 12, rng=np.random.RandomState(0))
+        features = _fold_features(kernel, X, dynamics.centers)
+        settings = [(1.0, None), (0.01, None), (0.01, 3.0)]
+        for splitter in (KFold(4, shuffle=True, random_state=0),
+                         ShuffleSplit(3, train_size=0.5, test_size=0.3, random_state=0)):
+            splits = list(splitter.split(X))
+            folds = NystromFolds(dynamics, splits, [y[train] * (1 + f)
+                                                    for f, (train, _) in enumerate(splits)],
+                                 rows_per_block=7)
+            for f, (train, test) in enumerate(splits):
+                means = folds.means(f, settings)
+                variances = folds.variances(f, settings) if name == "nngp" else None
+                b, targets = features[train], y[train] * (1 + f)
+                gram = b.T @ b
+                for c, (diag_reg, tau) in enumerate(settings):
+                    a = gram + diag_reg * np.eye(gram.shape[0])
+                    rhs = b.T @ targets
+                    weights = np.linalg.solve(a, rhs if tau is None
+                                              else rhs - expm(-tau * a) @ rhs)
+                    np.testing.assert_allclose(means[c], features[test] @ weights,
+                                               rtol=1e-7, atol=1e-9)
+                    if variances is not None and tau is None:
+                        explained = features[test] @ np.linalg.solve(a, gram)
+                        np.testing.assert_allclose(
+                            variances[c], 1.0 - np.sum(explained * features[test], axis=1),
+                            rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("Search", [NTKClassifierCV, NNGPRegressorCV])
+def test_nystrom_kfold_with_every_row_a_centre_is_the_exact_kfold(
+        regression_data, classification_data, monkeypatch, Search):
+    # With every row a centre the Nyström kernels are the exact ones, so
+    # K-fold on the Nyström fit (centres held fixed) must give the exact
+    # solver's K-fold scores (tested against GridSearchCV above), means and
+    # variances alike (neg_log_loss: the NTK ensemble's variances), at every
+    # (diag_reg, t). One Nyström fit per architecture and nothing per fold.
+    # Rounding: the whitening of K_mm (condition numbers <= 1e8 here) against
+    # eigendecompositions of the fold kernels: 1e-6 relative.
+    X, y = classification_data if Search in CLASSIFIERS else regression_data
+    scoring = "neg_log_loss" if Search in CLASSIFIERS else "r2"
+    grid = {**SMALL_GRID, "depths": (1, 2), "diag_regs": (1.0, 0.1, 0.01)}
+    fits = _count_nystrom_fits(monkeypatch)
+    cv = StratifiedKFold(3) if Search in CLASSIFIERS else KFold(3)
+    nystrom = Search(solver="nystrom", n_components=len(X), centers="uniform", cv=cv,
+                     scoring=scoring, random_state=0, **grid).fit(X, y)
+    assert len(fits) == 2  # one per architecture; the refit reuses the best
+    exact = Search(solver="exact", cv=cv, scoring=scoring, **grid).fit(X, y)
+    assert nystrom.n_splits_ == exact.n_splits_ == 3
+    for k in range(3):
+        np.testing.assert_allclose(nystrom.cv_results_[f"split{k}_test_score"],
+                                   exact.cv_results_[f"split{k}_test_score"], rtol=1e-6)
+    assert nystrom.best_params_ == exact.best_params_
+    regressor = (nystrom.best_estimator_.regressor_ if Search in CLASSIFIERS
+                 else nystrom.best_estimator_)
+    assert regressor.solver_ == "nystrom"
