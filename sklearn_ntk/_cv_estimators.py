@@ -8,7 +8,10 @@ best candidate on all the data, as scikit-learn's ``RidgeCV`` and
 closed form (:mod:`._loo`): one eigendecomposition of each architecture's
 train kernel serves every ``diag_reg`` and every ``t``. An integer or a
 splitter runs K-fold with one kernel per architecture on all rows, sliced
-for every fold, and one eigendecomposition per fold and architecture.
+for every fold, and one eigendecomposition per fold and architecture. On
+the Nyström approximation (large N) both work in the ``m x m`` space of one
+Nyström fit per architecture, its centres held fixed
+(:func:`._loo.nystrom_leave_one_out`, :class:`._nystrom_folds.NystromFolds`).
 
 The estimators stay thin: ``fit`` reads as validate -> kernels per
 architecture -> score every candidate -> refit the best.
@@ -43,6 +46,7 @@ from ._loo import (
     holdout_ntk_variances,
     leave_one_out_batch,
     nystrom_leave_one_out,
+    nystrom_leave_one_out_variances,
 )
 from ._nystrom_folds import NystromFolds
 from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor
@@ -555,19 +559,18 @@ class _InfiniteWidthCV(BaseEstimator):
 
     def _nystrom_loo_scores(self, architecture, targets, y, extra, settings, scorer):
         n, n_targets = targets.shape
-        means = nystrom_leave_one_out(
-            architecture.state, targets,
-            [(diag_reg, time_to_tau(t, self.learning_rate, (n - 1) * n_targets))
-             for diag_reg, t in settings])
+        nystrom_settings = [(diag_reg, time_to_tau(t, self.learning_rate, (n - 1) * n_targets))
+                            for diag_reg, t in settings]
+        means = nystrom_leave_one_out(architecture.state, targets, nystrom_settings)
+        computed = {}
 
-        def variances():
-            raise ValueError(
-                f"scoring={self.scoring!r} needs held-out variances, which the "
-                "leave-one-out search on the Nyström approximation does not give. "
-                "Use K-fold (cv=5: the folds' Nyström fits give them), a scorer of "
-                "the predictions (e.g. 'accuracy', 'r2', 'neg_mean_squared_error'), "
-                f"or solver='exact' on at most {AUTO_EXACT_MAX_N} rows.")
-        return [self._score(scorer, y, m, variances, extra) for m in means]
+        def variances(index):
+            if "all" not in computed:  # every candidate's, in one pass
+                computed["all"] = nystrom_leave_one_out_variances(architecture.state,
+                                                                  nystrom_settings)
+            return computed["all"][index]
+        return [self._score(scorer, y, m, functools.partial(variances, index), extra)
+                for index, m in enumerate(means)]
 
     def _variances(self, architecture, eig, loo):
         """Held-out variances of one candidate, computed only if a scorer asks."""
@@ -883,7 +886,9 @@ _GRID_DOC = """
         linear-smoother approximation at finite ``t``, see Notes). An
         integer or a splitter: K-fold (``SCHEME``), exact for every
         candidate, with one kernel per architecture on all rows, sliced for
-        every fold, and one eigendecomposition per fold.
+        every fold, and one eigendecomposition per fold (on the Nyström
+        approximation, one ``m x m`` eigendecomposition per fold; see
+        ``solver``).
     scoring : str, callable or None, default=None
         A scikit-learn scorer name or callable ``scorer(estimator, X, y)``;
         None means DEFAULT_SCORING. With ``cv=None`` the scorer sees all
@@ -899,10 +904,12 @@ _GRID_DOC = """
         predictions in one more pass over the rows (exact at ``t=None`` for
         the Nyström model with its centres held fixed; the linear-smoother
         approximation at finite ``t``), and the refit reuses the best
-        architecture's fit. It takes ``cv=None`` and scorers of the
-        predictions (the default ones, ``'r2'``, ``'accuracy'``, ...), not
-        probability scorers. ``"auto"``: ``"exact"`` up to 20,000 rows
-        when its arrays fit, ``"nystrom"`` otherwise.
+        architecture's fit. Probability scorers get the leave-one-out
+        predictive variances in the same closed form, in one more pass
+        (exact at ``t=None``). K-fold (``cv=5``) fits each fold exactly in
+        the ``m x m`` space with the centres held fixed. ``"auto"``:
+        ``"exact"`` up to 20,000 rows when its arrays fit, ``"nystrom"``
+        otherwise.
     n_components : int or "auto", default="auto"
         Nyström centres, as in the base estimator.
     centers : {"rpcholesky", "uniform"}, default="rpcholesky"

@@ -445,6 +445,63 @@ def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_component
     np.testing.assert_allclose(loo[2], loo[1], rtol=1e-6, atol=1e-8)
 
 
+class _TwoRbfKernels:
+    """A toy with NNGP != NTK: the NNGP an RBF, the NTK the NNGP plus a narrower RBF."""
+
+    def __call__(self, x1, x2, get, verbose=0):
+        from sklearn_ntk import Kernels
+        x2 = x1 if x2 is None else x2
+        squared = ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1)
+        nngp = np.exp(-0.5 * squared)
+        return Kernels(nngp, nngp + 0.5 * np.exp(-2.0 * squared))
+
+    def diagonal(self, x):
+        from sklearn_ntk import Kernels
+        return Kernels(np.ones(len(x)), np.full(len(x), 1.5))
+
+
+def _whitened_features(kernel, name, X, centers):
+    """``B = K_nm T``, ``T = V D^{-1/2}`` from K_mm's eigendecomposition
+    (another whitening than the library's Cholesky one: the Nyström model
+    does not depend on the choice)."""
+    values, vectors = np.linalg.eigh(getattr(kernel(centers, None, (name,)), name))
+    return getattr(kernel(X, centers, (name,)), name) @ (vectors / np.sqrt(values))
+
+
+@pytest.mark.parametrize("name", ["ntk", "nngp"])
+def test_nystrom_leave_one_out_variances_equal_refits_with_fixed_centres(rng, name):
+    # At t=None the one-pass variances are those of the Nyström model
+    # refitted without row i (centres and lambda fixed), at x_i: weights
+    # w = B_(-i) A^{-1} b_i on the other rows (A = B_(-i)^T B_(-i) + lambda)
+    # and the variance of f_0(x_i) - w . f_0(X_(-i)) (plus noise lambda on
+    # the targets for the NNGP dynamics) under the Nyström NNGP prior, with
+    # the exact prior variance k_ii. NNGP != NTK here. Rounding (m = 12,
+    # condition numbers <= 1e7): 1e-7 relative. Long training tends to
+    # infinite time.
+    from sklearn_ntk._loo import nystrom_leave_one_out_variances
+    from sklearn_ntk._nystrom import NystromDynamics
+    X = rng.standard_normal((30, 2))
+    y = np.sin(2 * X[:, :1])
+    kernel = _TwoRbfKernels()
+    dynamics = NystromDynamics(X, y, kernel, name, 0.1, 12, rng=np.random.RandomState(0))
+    settings = [(1.0, None), (0.01, None), (0.01, 1e7)]
+    variances = nystrom_leave_one_out_variances(dynamics, settings, rows_per_block=7)
+    b = _whitened_features(kernel, name, X, dynamics.centers)
+    prior_features = _whitened_features(kernel, "nngp", X, dynamics.centers)
+    for (diag_reg, _), computed in zip(settings[:2], variances):
+        lam = diag_reg * dynamics.diagonal_mean
+        for i in range(len(X)):
+            keep = np.arange(len(X)) != i
+            w = b[keep] @ np.linalg.solve(b[keep].T @ b[keep] + lam * np.eye(b.shape[1]), b[i])
+            cross = prior_features[keep] @ prior_features[i]
+            covariance = prior_features[keep] @ prior_features[keep].T
+            if name == "nngp":
+                covariance = covariance + lam * np.eye(len(w))
+            expected = 1.0 - 2.0 * w @ cross + w @ covariance @ w
+            np.testing.assert_allclose(computed[i], expected, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(variances[2], variances[1], rtol=1e-5, atol=1e-8)
+
+
 def _count_nystrom_fits(monkeypatch):
     from sklearn_ntk import _nystrom
     fits = []
@@ -494,28 +551,28 @@ def test_nystrom_search_scores_its_closed_form_and_refits_from_it(
     assert_same_predictions(best, reference, X, Search)
 
 
-def test_nystrom_search_refuses_what_it_cannot_score(classification_data):
-    # Probability scorers need held-out variances, which leave-one-out on
-    # the Nyström fit does not give: a clear error that names the fixes
-    # (K-fold, a scorer of the predictions), the estimator unchanged.
+def test_nystrom_search_scores_probabilities_from_its_closed_forms(classification_data):
+    # Probability scorers on the Nyström leave-one-out search see the
+    # closed-form means and variances (each tested against refits above)
+    # through the Gaussian predictive of predict_proba, candidate by candidate.
+    from sklearn_ntk._classifiers import argmax_probabilities
+    from sklearn_ntk._dynamics import time_to_tau
+    from sklearn_ntk._loo import nystrom_leave_one_out, nystrom_leave_one_out_variances
     X, y = classification_data
     search = NTKClassifierCV(solver="nystrom", n_components=8, scoring="neg_log_loss",
-                             **SMALL_GRID)
-    with pytest.raises(ValueError, match=r"cv=5.*'accuracy'"):
-        search.fit(X, y)
-    assert not hasattr(search, "best_params_")
-    assert not hasattr(search, "n_features_in_")
+                             random_state=0, **SMALL_GRID).fit(X, y)
+    targets = search._encode(y)[0]
+    state = search.best_estimator_.regressor_._state
+    settings = [(p["diag_reg"], time_to_tau(p["t"], 1.0, (len(X) - 1) * targets.shape[1]))
+                for p in search.cv_results_["params"]]
+    means = nystrom_leave_one_out(state, targets, settings)
+    variances = nystrom_leave_one_out_variances(state, settings)
+    expected = [-log_loss(y, argmax_probabilities(m, np.sqrt(v))[0], labels=search.classes_)
+                for m, v in zip(means, variances)]
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], expected, rtol=1e-12)
 
 
 # -- Nyström: K-fold with the centres held fixed ----------------------------------------
-
-
-def _fold_features(kernel, X, centers):
-    """``B = K_nm T`` with ``T = V D^{-1/2}`` from K_mm's eigendecomposition
-    (another whitening than the library's Cholesky one: the model does not
-    depend on the choice)."""
-    values, vectors = np.linalg.eigh(kernel(centers, None, ("ntk",)).ntk)
-    return kernel(X, centers, ("ntk",)).ntk @ (vectors / np.sqrt(values))
 
 
 def test_nystrom_folds_are_the_fold_fits_with_fixed_centres(rng):
@@ -538,7 +595,7 @@ def test_nystrom_folds_are_the_fold_fits_with_fixed_centres(rng):
     kernel = _RbfKernel()
     for name in ("ntk", "nngp"):
         dynamics = NystromDynamics(X, y, kernel, name, 0.1, 12, rng=np.random.RandomState(0))
-        features = _fold_features(kernel, X, dynamics.centers)
+        features = _whitened_features(kernel, name, X, dynamics.centers)
         settings = [(1.0, None), (0.01, None), (0.01, 3.0)]
         for splitter in (KFold(4, shuffle=True, random_state=0),
                          ShuffleSplit(3, train_size=0.5, test_size=0.3, random_state=0)):
