@@ -11,7 +11,7 @@ splitter runs K-fold with one kernel per architecture on all rows, sliced
 for every fold, and one eigendecomposition per fold and architecture. On
 the Nyström approximation (large N) both work in the ``m x m`` space of one
 Nyström fit per architecture, its centres held fixed
-(:func:`._loo.nystrom_leave_one_out`, :class:`._nystrom_folds.NystromFolds`).
+(:mod:`._nystrom_cv`).
 
 The estimators stay thin: ``fit`` reads as validate -> kernels per
 architecture -> score every candidate -> refit the best.
@@ -45,10 +45,8 @@ from ._loo import (
     holdout_nngp_variances,
     holdout_ntk_variances,
     leave_one_out_batch,
-    nystrom_leave_one_out,
-    nystrom_leave_one_out_variances,
 )
-from ._nystrom_folds import NystromFolds
+from ._nystrom_cv import NystromFolds, nystrom_leave_one_out, nystrom_leave_one_out_variances
 from ._regressors import KERNEL_CACHE, NNGPRegressor, NTKRegressor
 from ._solvers import AUTO_EXACT_MAX_N, ExactDynamics, fits_in_memory, refuse_beyond_memory
 
@@ -229,7 +227,7 @@ class _NystromArchitecture:
     """One architecture's Nyström fit on all rows (``solver="nystrom"``).
 
     Its centres, streaming passes and m x m eigendecomposition serve every
-    ``diag_reg`` and ``t`` (:func:`._loo.nystrom_leave_one_out`) and the
+    ``diag_reg`` and ``t`` (:mod:`._nystrom_cv`) and the
     refit of the best candidate.
     """
 
@@ -245,6 +243,24 @@ class _NystromArchitecture:
 
 
 # -- predictions as estimators, for scikit-learn scorers ---------------------------
+
+
+class _SharedVariances:
+    """Every candidate's held-out variances, computed together (one pass over
+    the rows) at the first request of a scorer that needs them."""
+
+    def __init__(self, compute):
+        self._compute = compute
+        self._all = None
+
+    def of(self, index):
+        """The lazy ``variances()`` of candidate ``index``."""
+        return functools.partial(self._get, index)
+
+    def _get(self, index):
+        if self._all is None:
+            self._all = self._compute()
+        return self._all[index]
 
 
 class _FixedRegressor(RegressorMixin, BaseEstimator):
@@ -562,14 +578,9 @@ class _InfiniteWidthCV(BaseEstimator):
         nystrom_settings = [(diag_reg, time_to_tau(t, self.learning_rate, (n - 1) * n_targets))
                             for diag_reg, t in settings]
         means = nystrom_leave_one_out(architecture.state, targets, nystrom_settings)
-        computed = {}
-
-        def variances(index):
-            if "all" not in computed:  # every candidate's, in one pass
-                computed["all"] = nystrom_leave_one_out_variances(architecture.state,
-                                                                  nystrom_settings)
-            return computed["all"][index]
-        return [self._score(scorer, y, m, functools.partial(variances, index), extra)
+        variances = _SharedVariances(functools.partial(
+            nystrom_leave_one_out_variances, architecture.state, nystrom_settings))
+        return [self._score(scorer, y, m, variances.of(index), extra)
                 for index, m in enumerate(means)]
 
     def _variances(self, architecture, eig, loo):
@@ -602,17 +613,12 @@ class _InfiniteWidthCV(BaseEstimator):
         for fold, ((train, test), targets_f) in enumerate(zip(splits, fold_targets)):
             fold_settings = [(diag_reg, time_to_tau(t, self.learning_rate, targets_f.size))
                              for diag_reg, t in settings]
-            computed = {}
-
-            def variances(index, fold=fold, fold_settings=fold_settings, computed=computed):
-                if "all" not in computed:  # every candidate's, in one pass
-                    computed["all"] = folds.variances(fold, fold_settings)
-                return computed["all"][index]
-
+            variances = _SharedVariances(functools.partial(folds.variances, fold,
+                                                           fold_settings))
             fold_extra = self._fold_extra(extra, y, train)
             for index, means in enumerate(folds.means(fold, fold_settings)):
-                scores[index, fold] = self._score(
-                    scorer, y[test], means, functools.partial(variances, index), fold_extra)
+                scores[index, fold] = self._score(scorer, y[test], means,
+                                                  variances.of(index), fold_extra)
         return scores.tolist()
 
     def _holdout_score(self, architecture, targets, y, extra, train, test,

@@ -588,17 +588,30 @@ class NystromDynamics:
     def nbytes(self):
         return self.predictor.nbytes() + sum(r.nbytes for r in self._rhs.values())
 
-    def _pass(self, task, targets=None, want_gram=True, what="pass"):
-        centers = self.centers
-        m = centers.shape[0]
+    def task_ranges(self, n_rows):
+        """Rows per kernel block and the ``(start, stop)`` row ranges of the
+        parallel tasks of a pass over ``n_rows`` rows (about a second of
+        work or more per task: kernel entries plus Gram flops).
+
+        Returns
+        -------
+        rows_per_block : int
+        ranges : list of (int, int)
+        """
+        m = self.centers.shape[0]
         rows_per_block = _rows_per_block(m)
-        # At least ~1 s of work per task: kernel entries plus Gram flops.
         seconds_per_block = (rows_per_block * m / _ENTRIES_PER_S
                              + rows_per_block * m * m / _FLOPS)
-        ranges = row_tasks(self.X.shape[0], rows_per_block, n_jobs=self.n_jobs,
+        ranges = row_tasks(n_rows, rows_per_block, n_jobs=self.n_jobs,
                            min_blocks=max(1, int(np.ceil(MIN_TASK_SECONDS
                                                          / seconds_per_block))),
                            tasks_per_worker=TASKS_PER_WORKER)
+        return rows_per_block, ranges
+
+    def _pass(self, task, targets=None, want_gram=True, what="pass"):
+        centers = self.centers
+        m = centers.shape[0]
+        rows_per_block, ranges = self.task_ranges(self.X.shape[0])
         if task is cross_gram_task:
             tasks = [(self.X[a:b], centers, self.kernel, rows_per_block)
                      for a, b in ranges]

@@ -423,7 +423,7 @@ def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_component
     # refit solves ridge regression on the features B = K_nm T without row
     # i. Rounding of the two routes (m <= 40, condition numbers <= 1e6 after
     # lambda): 1e-8 relative. n_components = n is the exact kernel.
-    from sklearn_ntk._loo import nystrom_leave_one_out
+    from sklearn_ntk._nystrom_cv import nystrom_leave_one_out
     from sklearn_ntk._nystrom import NystromDynamics, whitening
     X = rng.standard_normal((40, 2))
     y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 1]]) + 0.1 * rng.standard_normal((40, 2))
@@ -478,7 +478,7 @@ def test_nystrom_leave_one_out_variances_equal_refits_with_fixed_centres(rng, na
     # the exact prior variance k_ii. NNGP != NTK here. Rounding (m = 12,
     # condition numbers <= 1e7): 1e-7 relative. Long training tends to
     # infinite time.
-    from sklearn_ntk._loo import nystrom_leave_one_out_variances
+    from sklearn_ntk._nystrom_cv import nystrom_leave_one_out_variances
     from sklearn_ntk._nystrom import NystromDynamics
     X = rng.standard_normal((30, 2))
     y = np.sin(2 * X[:, :1])
@@ -524,7 +524,7 @@ def test_nystrom_search_scores_its_closed_form_and_refits_from_it(
     # refit must predict as a fresh base estimator with the best parameters
     # and the same seed (the same centres): equal up to rounding, 1e-10.
     from sklearn_ntk._dynamics import time_to_tau
-    from sklearn_ntk._loo import nystrom_leave_one_out
+    from sklearn_ntk._nystrom_cv import nystrom_leave_one_out
     X, y = classification_data if Search in CLASSIFIERS else regression_data
     fits = _count_nystrom_fits(monkeypatch)
     search = Search(solver="nystrom", n_components=10, depths=[1, 2], bias_stds=[2.0],
@@ -557,7 +557,7 @@ def test_nystrom_search_scores_probabilities_from_its_closed_forms(classificatio
     # through the Gaussian predictive of predict_proba, candidate by candidate.
     from sklearn_ntk._classifiers import argmax_probabilities
     from sklearn_ntk._dynamics import time_to_tau
-    from sklearn_ntk._loo import nystrom_leave_one_out, nystrom_leave_one_out_variances
+    from sklearn_ntk._nystrom_cv import nystrom_leave_one_out, nystrom_leave_one_out_variances
     X, y = classification_data
     search = NTKClassifierCV(solver="nystrom", n_components=8, scoring="neg_log_loss",
                              random_state=0, **SMALL_GRID).fit(X, y)
@@ -589,7 +589,7 @@ def test_nystrom_folds_are_the_fold_fits_with_fixed_centres(rng):
     from sklearn.model_selection import ShuffleSplit
 
     from sklearn_ntk._nystrom import NystromDynamics
-    from sklearn_ntk._nystrom_folds import NystromFolds
+    from sklearn_ntk._nystrom_cv import NystromFolds
     X = rng.standard_normal((40, 2))
     y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 1]]) + 0.1 * rng.standard_normal((40, 2))
     kernel = _RbfKernel()
@@ -649,3 +649,32 @@ def test_nystrom_kfold_with_every_row_a_centre_is_the_exact_kfold(
     regressor = (nystrom.best_estimator_.regressor_ if Search in CLASSIFIERS
                  else nystrom.best_estimator_)
     assert regressor.solver_ == "nystrom"
+
+
+def test_nystrom_cv_passes_in_parallel_equal_the_serial_ones(rng):
+    # Every pass of the Nyström search runs in row tasks through joblib: two
+    # threads must give what one gives. Per-row results are the same float64
+    # code on the same blocks; the folds' Grams are sums reduced in another
+    # grouping: 1e-12 relative to the largest value compared.
+    from sklearn_ntk._nystrom import NystromDynamics
+    from sklearn_ntk._nystrom_cv import (
+        NystromFolds,
+        nystrom_leave_one_out,
+        nystrom_leave_one_out_variances,
+    )
+    X = rng.standard_normal((90, 2))
+    y = np.sin(2 * X[:, :1])
+    settings = [(0.1, None), (0.01, 3.0)]
+    splits = list(KFold(3, shuffle=True, random_state=0).split(X))
+    results = []
+    for n_jobs in (None, 2):
+        dynamics = NystromDynamics(X, y, _TwoRbfKernels(), "ntk", 0.1, 15,
+                                   rng=np.random.RandomState(0), n_jobs=n_jobs)
+        folds = NystromFolds(dynamics, splits, [y[train] for train, _ in splits],
+                             rows_per_block=8)
+        results.append([nystrom_leave_one_out(dynamics, y, settings, rows_per_block=8),
+                        nystrom_leave_one_out_variances(dynamics, settings, rows_per_block=8),
+                        folds.means(1, settings), folds.variances(1, settings)])
+    for serial, parallel in zip(*results):
+        np.testing.assert_allclose(parallel, serial, rtol=1e-12,
+                                   atol=1e-12 * np.max(np.abs(serial)))

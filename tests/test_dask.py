@@ -247,6 +247,38 @@ def test_nystrom_fit_runs_on_workers_and_predicts_as_local(dask_client, monkeypa
     assert_same(remote.predict(X[:200]), local.predict(X[:200]))
 
 
+def test_nystrom_cv_passes_run_on_workers_and_score_as_local(dask_client, monkeypatch):
+    # NTKClassifierCV on the Nyström fit: its leave-one-out passes (means,
+    # and the variances that neg_log_loss asks for) and its K-fold passes
+    # (the folds' Grams, held-out means and variances) are row tasks on
+    # the workers, and every candidate scores as in a local run.
+    from sklearn.datasets import make_classification
+
+    from sklearn_ntk import NTKClassifierCV
+    X, y = make_classification(n_samples=1024, n_features=5, n_informative=3,
+                               n_classes=3, random_state=0)
+    _small_nystrom_tasks(monkeypatch)
+    grid = {"depths": (1,), "bias_stds": (2.0,), "diag_regs": (0.1, 0.01),
+            "times": (None, 10.0)}
+    expected = {"leave_one_out": ("projection_task", "loo_variance_task"),
+                "kfold": ("fold_gram_task", "projection_task", "fold_variance_task")}
+    for kind, cv in (("leave_one_out", None), ("kfold", KFold(3))):
+        search = NTKClassifierCV(solver="nystrom", n_components=32, cv=cv,
+                                 scoring="neg_log_loss", random_state=0, n_jobs=2, **grid)
+        KERNEL_CACHE.clear()
+        local = search.__sklearn_clone__().fit(X, y)
+        KERNEL_CACHE.clear()
+        with get_task_stream(dask_client) as stream:
+            with joblib.parallel_backend("dask"):
+                remote = search.fit(X, y)
+        for function in expected[kind]:
+            calls, workers = _calls_on_workers(stream, function)
+            assert calls >= 2 and len(workers) == 2, (kind, function, calls, workers)
+        assert_same(remote.cv_results_["mean_test_score"],
+                    local.cv_results_["mean_test_score"])
+        assert remote.best_params_ == local.best_params_
+
+
 def test_tile_threads_follow_omp_num_threads(monkeypatch, dask_client):
     from sklearn_ntk._kernels import _n_workers
 
