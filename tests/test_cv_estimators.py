@@ -423,8 +423,8 @@ def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_component
     # refit solves ridge regression on the features B = K_nm T without row
     # i. Rounding of the two routes (m <= 40, condition numbers <= 1e6 after
     # lambda): 1e-8 relative. n_components = n is the exact kernel.
-    from sklearn_ntk._nystrom_cv import nystrom_leave_one_out
     from sklearn_ntk._nystrom import NystromDynamics, whitening
+    from sklearn_ntk._nystrom_cv import nystrom_leave_one_out
     X = rng.standard_normal((40, 2))
     y = np.column_stack([np.sin(2 * X[:, 0]), X[:, 1]]) + 0.1 * rng.standard_normal((40, 2))
     kernel = _RbfKernel()
@@ -478,8 +478,8 @@ def test_nystrom_leave_one_out_variances_equal_refits_with_fixed_centres(rng, na
     # the exact prior variance k_ii. NNGP != NTK here. Rounding (m = 12,
     # condition numbers <= 1e7): 1e-7 relative. Long training tends to
     # infinite time.
-    from sklearn_ntk._nystrom_cv import nystrom_leave_one_out_variances
     from sklearn_ntk._nystrom import NystromDynamics
+    from sklearn_ntk._nystrom_cv import nystrom_leave_one_out_variances
     X = rng.standard_normal((30, 2))
     y = np.sin(2 * X[:, :1])
     kernel = _TwoRbfKernels()
