@@ -274,6 +274,28 @@ def whitening(k_mm):
     return vectors[:, keep] / np.sqrt(values[keep])
 
 
+def whitened_spectrum(transform, gram):
+    """``S`` and ``W = T U`` from ``T^T G T = U S U^T`` (the whitened Gram).
+
+    Parameters
+    ----------
+    transform : ndarray of shape (m, r)
+        ``T`` of :func:`whitening`.
+    gram : ndarray of shape (m, m)
+        ``G = K_mn K_nm`` (symmetric).
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (r,)
+        Ascending, rounding negatives clipped to 0.
+    weights_basis : ndarray of shape (m, r)
+    """
+    reduced = transform.T @ gram @ transform
+    eigenvalues, eigenvectors = scipy.linalg.eigh(
+        0.5 * (reduced + reduced.T), overwrite_a=True, check_finite=False)
+    return np.maximum(eigenvalues, 0.0), transform @ eigenvectors
+
+
 def _filter(eigenvalues, regularizer, tau, rcond):
     """``phi_tau(s + lambda)``, with ``1 / x`` dropped where ``x`` is ~0 at ``tau = None``."""
     shifted = eigenvalues + regularizer
@@ -565,16 +587,13 @@ class NystromDynamics:
         gram = _symmetric_from_upper(passed["gram"])
         began = time.perf_counter()
         transform = whitening(k_mm)
-        reduced = transform.T @ gram @ transform
+        eigenvalues, weights_basis = whitened_spectrum(transform, gram)
         del gram
-        eigenvalues, eigenvectors = scipy.linalg.eigh(
-            0.5 * (reduced + reduced.T), overwrite_a=True, check_finite=False)
-        del reduced
         self.timings["eigh"] += time.perf_counter() - began
         rcond = transform.shape[1] * np.finfo(np.float64).eps
         self.predictor = NystromPredictor(
             center_rows, kernel, dynamics_kernel, self.regularizer, rcond,
-            np.maximum(eigenvalues, 0.0), transform @ eigenvectors,
+            eigenvalues, weights_basis,
         )
         self._rhs = {_targets_key(targets): passed["rhs"]}
 

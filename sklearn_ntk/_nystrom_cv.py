@@ -42,10 +42,15 @@ NeurIPS 2017 (the Nyström ridge solution); Lee et al. 2019, eq. 16.
 """
 
 import numpy as np
-import scipy.linalg
 from scipy.linalg import blas
 
-from ._nystrom import NystromPredictor, _filter, _symmetric_from_upper, whitening
+from ._nystrom import (
+    NystromPredictor,
+    _filter,
+    _symmetric_from_upper,
+    whitened_spectrum,
+    whitening,
+)
 from ._parallel import map_reduce, row_tasks
 
 __all__ = ["NystromFolds", "nystrom_leave_one_out", "nystrom_leave_one_out_variances"]
@@ -115,6 +120,11 @@ def _filters(values, mean_diagonal, settings, rcond):
                      for diag_reg, tau in settings], axis=1)
 
 
+def _coefficients(filters, projected):
+    """``phi_c * (W^T K_mn y)`` of every candidate ``c``, shape (r, C * k)."""
+    return (filters[:, :, None] * projected[:, None, :]).reshape(filters.shape[0], -1)
+
+
 def nystrom_leave_one_out(dynamics, targets, settings, rows_per_block=None):
     """Leave-one-out means of a fitted Nyström solver, for many candidates.
 
@@ -158,7 +168,7 @@ def nystrom_leave_one_out(dynamics, targets, settings, rows_per_block=None):
     n, n_targets = targets.shape
     projected = basis.T @ dynamics._weights_rhs(targets)                 # (r, k)
     filters = _filters(values, dynamics.diagonal_mean, settings, predictor.rcond)
-    coefficients = (filters[:, :, None] * projected[:, None, :]).reshape(values.size, -1)
+    coefficients = _coefficients(filters, projected)
     results = _run(
         dynamics, n, rows_per_block,
         lambda a, b, rows: (dynamics.X[a:b], dynamics.centers, dynamics.kernel,
@@ -439,8 +449,8 @@ class NystromFolds:
             scattered.append(full)
         sums = self._pass((self.name, self.name), scattered, "folds' Gram pass")
         for out, fold_rhs in zip(sums["left_out"], sums["rhs"]):
-            values, vectors = self._spectrum(_symmetric_from_upper(sums["total"] - out))
-            basis = self.transform @ vectors
+            values, basis = whitened_spectrum(self.transform,
+                                              _symmetric_from_upper(sums["total"] - out))
             self.eigenvalues.append(values)
             self.weights_bases.append(basis)
             self.projected.append(basis.T @ fold_rhs)
@@ -457,12 +467,6 @@ class NystromFolds:
                                 [s[a:b] for s in scattered], dynamics.centers,
                                 dynamics.kernel, names, rows),
             fold_gram_task, what, reduce=_add_fold_sums)
-
-    def _spectrum(self, gram):
-        reduced = self.transform.T @ gram @ self.transform
-        values, vectors = scipy.linalg.eigh(0.5 * (reduced + reduced.T), overwrite_a=True,
-                                            check_finite=False)
-        return np.maximum(values, 0.0), vectors
 
     # -- held-out predictions ----------------------------------------------------
 
@@ -484,8 +488,7 @@ class NystromFolds:
         filters = _filters(self.eigenvalues[fold], self.diagonal_means[fold], settings,
                            self.rcond)
         projected, basis = self.projected[fold], self.weights_bases[fold]
-        coefficients = (filters[:, :, None] * projected[:, None, :]).reshape(
-            filters.shape[0], -1)
+        coefficients = _coefficients(filters, projected)
         held_out = dynamics.X[self.splits[fold][1]]
         results = _run(
             dynamics, held_out.shape[0], self.rows_per_block,
