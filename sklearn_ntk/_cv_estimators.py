@@ -908,7 +908,8 @@ _GRID_DOC = """
         estimator's ``solver="nystrom"``, ``O(n_components**2)`` memory
         beyond ``X``) gives every ``diag_reg`` and ``t`` its leave-one-out
         predictions in one more pass over the rows (exact at ``t=None`` for
-        the Nyström model with its centres held fixed; the linear-smoother
+        the Nyström model refitted on the other rows with its centres held
+        fixed, each with its own ``lambda_i``; the linear-smoother
         approximation at finite ``t``), and the refit reuses the best
         architecture's fit. Probability scorers get the leave-one-out
         predictive variances in the same closed form, in one more pass

@@ -297,10 +297,13 @@ def whitened_spectrum(transform, gram):
 
 
 def _filter(eigenvalues, regularizer, tau, rcond):
-    """``phi_tau(s + lambda)``, with ``1 / x`` dropped where ``x`` is ~0 at ``tau = None``."""
+    """``phi_tau(s + lambda)``, with ``1 / x`` dropped where ``x`` is ~0 at ``tau = None``.
+
+    ``regularizer`` may be a column of shape (b, 1): one filter per row.
+    """
     shifted = eigenvalues + regularizer
     if tau is None:
-        largest = max(float(shifted.max()), np.finfo(np.float64).tiny)
+        largest = np.maximum(shifted.max(axis=-1, keepdims=True), np.finfo(np.float64).tiny)
         keep = shifted > rcond * largest
         return np.where(keep, 1.0 / np.where(keep, shifted, 1.0), 0.0)
     return spectral_filter(shifted, tau)
@@ -578,6 +581,9 @@ class NystromDynamics:
         self.centers = center_rows
         diagonal = getattr(kernel.diagonal(X), dynamics_kernel)
         self.diagonal_mean = float(np.mean(diagonal))
+        # The leave-one-out models' regularisers lie between the values of
+        # lambda_i = diag_reg * (n mean - K_ii) / (n - 1) at these two.
+        self.diagonal_range = (float(np.min(diagonal)), float(np.max(diagonal)))
         self.regularizer = self.diag_reg * self.diagonal_mean
         k_mm = getattr(kernel(center_rows, None, (dynamics_kernel,)), dynamics_kernel)
         self.timings["centers"] += time.perf_counter() - began

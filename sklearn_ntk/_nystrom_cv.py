@@ -8,9 +8,11 @@ rows (``m`` centres ``Z``, whitening ``T`` with ``T^T K_mm T = I``,
 * **leave-one-out** (:func:`nystrom_leave_one_out`, and
   :func:`nystrom_leave_one_out_variances` for probability scorers): the
   model on the training rows is the smoother ``H = B U phi(S) U^T B^T``
-  (``phi = phi_tau(s + lambda)``), and the identities of :mod:`._loo`
-  apply to it row by row, in one pass over row blocks that forms
-  ``Q = K_nm W`` block by block (never the ``n x r`` matrix);
+  (``phi = phi_tau(s + lambda_i)``, each left-out model with its own
+  regulariser ``lambda_i``, see :class:`RowRegularizers`), and the
+  identities of :mod:`._loo` apply to it row by row, in one pass over row
+  blocks that forms ``Q = K_nm W`` block by block (never the ``n x r``
+  matrix);
 * **K-fold** (:class:`NystromFolds`): the fold that trains on rows ``R``
   has the features ``B_R = K_Rm T``. Its Gram ``G_R = K_mR K_Rm`` is the
   total minus the rows the fold leaves out (one pass for every fold
@@ -25,7 +27,8 @@ rows (``m`` centres ``Z``, whitening ``T`` with ``T^T K_mm T = I``,
 What is exact: K-fold is the Nyström estimator fitted on each fold with
 the given centres (at ``n_components = n``, every row a centre, it is the
 exact solver's K-fold); leave-one-out at ``t=None`` is exact for the model
-with the centres and ``lambda`` of all rows held fixed, and the
+refitted on the other rows with the centres held fixed (at
+``n_components = n`` it is the exact solver's leave-one-out), and the
 linear-smoother approximation at finite ``t`` (as :mod:`._loo`). A refit of
 the estimator would draw its own centres from the rows it sees, which no
 closed form reproduces.
@@ -44,6 +47,7 @@ NeurIPS 2017 (the Nyström ridge solution); Lee et al. 2019, eq. 16.
 import numpy as np
 from scipy.linalg import blas
 
+from ._loo import _barycentric_weights, _chebyshev_nodes
 from ._nystrom import (
     NystromPredictor,
     _filter,
@@ -81,9 +85,8 @@ def _blocks(x_rows, rows_per_block):
         yield slice(start, start + rows_per_block)
 
 
-def projection_task(x_rows, centers, kernel, name, basis, products, squared_products,
-                    rows_per_block):
-    """``(Q P, (Q * Q) P2)`` with ``Q = k(x_rows, Z) W``, block by block.
+def projection_task(x_rows, centers, kernel, name, basis, products, rows_per_block):
+    """``Q P`` with ``Q = k(x_rows, Z) W``, block by block.
 
     Parameters
     ----------
@@ -94,21 +97,15 @@ def projection_task(x_rows, centers, kernel, name, basis, products, squared_prod
     basis : ndarray of shape (m, r)
         ``W``.
     products : ndarray of shape (r, p)
-    squared_products : ndarray of shape (r, p2) or None
     rows_per_block : int
 
     Returns
     -------
-    (ndarray of shape (rows, p), ndarray of shape (rows, p2) or None)
+    ndarray of shape (rows, p)
     """
-    first, second = [], []
-    for block in _blocks(x_rows, rows_per_block):
-        q = getattr(kernel(x_rows[block], centers, (name,)), name) @ basis
-        first.append(q @ products)
-        if squared_products is not None:
-            second.append((q * q) @ squared_products)
-    return (np.concatenate(first),
-            None if squared_products is None else np.concatenate(second))
+    return np.concatenate([
+        getattr(kernel(x_rows[block], centers, (name,)), name) @ basis @ products
+        for block in _blocks(x_rows, rows_per_block)])
 
 
 # -- leave-one-out ---------------------------------------------------------------
@@ -125,23 +122,140 @@ def _coefficients(filters, projected):
     return (filters[:, :, None] * projected[:, None, :]).reshape(filters.shape[0], -1)
 
 
+class RowRegularizers:
+    """Each leave-one-out model's own regulariser, and its filters.
+
+    The model fitted without row ``i`` regularises with
+    ``lambda_i = diag_reg * (n mean(diag K) - K_ii) / (n - 1)``, the mean
+    prior variance of the rows it sees, as a refit would. ``lambda_i``
+    differs from row to row only by ``O(1 / n)`` relatively, and
+    ``phi_tau(s + lambda)`` is smooth in ``lambda`` there: as in
+    :func:`._loo._interpolated_sums`, each candidate's filter is taken at a
+    few Chebyshev nodes spanning every row's ``lambda_i`` (chosen for 1e-16
+    accuracy by :func:`._loo._chebyshev_nodes`) and interpolated to each
+    row. A candidate whose interval would need more than
+    ``_loo.MAX_INTERPOLATION_NODES`` nodes (few rows, an extreme ``K_ii``)
+    takes each row's filter directly.
+
+    Parameters
+    ----------
+    values : ndarray of shape (r,)
+        The solver's eigenvalues ``S``.
+    dynamics : NystromDynamics
+        Gives ``n``, ``mean(diag K)`` and the range of ``diag K``.
+    settings : list of (float, float or None)
+        ``(diag_reg, tau)`` pairs.
+    rcond : float
+        The solver's cut-off at ``tau=None`` (see ``_nystrom._filter``).
+
+    Attributes
+    ----------
+    node_filters : ndarray of shape (r, J)
+        The filters at every candidate's nodes, side by side.
+    """
+
+    def __init__(self, values, dynamics, settings, rcond):
+        n = dynamics.X.shape[0]
+        self.values, self.rcond = values, rcond
+        self.total = n * dynamics.diagonal_mean
+        self.scales = [diag_reg / (n - 1) for diag_reg, _ in settings]
+        self.taus = [tau for _, tau in settings]
+        smallest, largest = dynamics.diagonal_range
+        self.nodes, self.slices, columns = [], [], []
+        for scale, tau in zip(self.scales, self.taus):
+            nodes = _chebyshev_nodes(scale * (self.total - largest),
+                                     scale * (self.total - smallest), tau)
+            self.nodes.append(nodes)
+            count = 0 if nodes is None else nodes.size
+            self.slices.append(slice(len(columns), len(columns) + count))
+            if nodes is not None:
+                columns.extend(_filter(values, node, tau, rcond) for node in nodes)
+        self.node_filters = (np.stack(columns, axis=1) if columns
+                             else np.zeros((values.size, 0)))
+
+    def regularizers(self, index, diagonal):
+        """``lambda_i`` of candidate ``index`` for rows of prior variances ``diagonal``."""
+        return self.scales[index] * (self.total - diagonal)
+
+    def row_filters(self, index, diagonal):
+        """``phi_tau(S + lambda_i)`` of each row, shape (rows, r)."""
+        regularizers = self.regularizers(index, diagonal)
+        if self.nodes[index] is None:
+            return _filter(self.values, regularizers[:, None], self.taus[index], self.rcond)
+        return (_barycentric_weights(self.nodes[index], regularizers)
+                @ self.node_filters[:, self.slices[index]].T)
+
+    def smoother(self, q, diagonal, projected, coefficients):
+        """``(H y)_i`` and ``H_ii`` of each row under its own ``lambda_i``.
+
+        Parameters
+        ----------
+        q : ndarray of shape (rows, r)
+            ``Q = k(rows, Z) W``.
+        diagonal : ndarray of shape (rows,)
+            ``K_ii`` of the rows.
+        projected : ndarray of shape (r, k)
+            ``W^T K_mn y``.
+        coefficients : ndarray of shape (r, J * k)
+            ``_coefficients(node_filters, projected)``.
+
+        Returns
+        -------
+        (ndarray of shape (rows, C, k), ndarray of shape (rows, C))
+        """
+        rows, k = q.shape[0], projected.shape[1]
+        at_nodes = (q @ coefficients).reshape(rows, -1, k)
+        leverage_at_nodes = (q * q) @ self.node_filters
+        fitted = np.empty((rows, len(self.scales), k))
+        leverage = np.empty((rows, len(self.scales)))
+        for index, nodes in enumerate(self.nodes):
+            if nodes is None:
+                weighted = q * self.row_filters(index, diagonal)
+                fitted[:, index] = weighted @ projected
+                leverage[:, index] = np.einsum("ij,ij->i", weighted, q)
+                continue
+            basis = _barycentric_weights(nodes, self.regularizers(index, diagonal))
+            columns = self.slices[index]
+            fitted[:, index] = np.einsum("ij,ijk->ik", basis, at_nodes[:, columns])
+            leverage[:, index] = np.einsum("ij,ij->i", basis, leverage_at_nodes[:, columns])
+        return fitted, leverage
+
+
+def loo_mean_task(x_rows, centers, kernel, name, basis, regularizers, projected,
+                  coefficients, rows_per_block):
+    """``(H y)_i`` and ``H_ii`` of some rows, every candidate (see
+    :meth:`RowRegularizers.smoother`), block by block."""
+    fitted, leverage = [], []
+    for block in _blocks(x_rows, rows_per_block):
+        q = getattr(kernel(x_rows[block], centers, (name,)), name) @ basis
+        diagonal = getattr(kernel.diagonal(x_rows[block]), name)
+        block_fitted, block_leverage = regularizers.smoother(q, diagonal, projected,
+                                                             coefficients)
+        fitted.append(block_fitted)
+        leverage.append(block_leverage)
+    return np.concatenate(fitted), np.concatenate(leverage)
+
+
 def nystrom_leave_one_out(dynamics, targets, settings, rows_per_block=None):
     """Leave-one-out means of a fitted Nyström solver, for many candidates.
 
-    Writing ``Q = K_nm W`` (one row per training row):
+    Writing ``Q = K_nm W`` (one row per training row) and ``phi_i =
+    phi_tau(S + lambda_i)`` with the left-out model's own ``lambda_i`` (see
+    :class:`RowRegularizers`):
 
-        (H y)_i = Q_i (phi * W^T K_mn y),    H_ii = sum_k Q_ik^2 phi_k,
+        (H y)_i = Q_i (phi_i * W^T K_mn y),    H_ii = sum_k Q_ik^2 phi_ik,
 
     and the leave-one-out residual is taken as ``(y_i - (H y)_i) / (1 - H_ii)``.
-    One pass over row blocks multiplies each block of ``Q`` by the
-    ``r x n_candidates`` filters, so every ``(diag_reg, tau)`` costs
-    ``O(n r (1 + n_targets))``.
+    One pass over row blocks multiplies each block of ``Q`` by the filters
+    of every candidate at a few nodes in ``lambda``, so every
+    ``(diag_reg, tau)`` costs ``O(n r J (1 + n_targets))`` with ``J`` nodes
+    (typically 3-5).
 
     * ``tau=None``: **exact** leave-one-out of Nyström kernel ridge
       regression (ridge regression on the features ``B``) with the centres
-      and ``lambda = diag_reg * mean(diag K)`` of all ``n`` rows held fixed.
-      A refit of the estimator would also draw its centres again and use
-      the ``n - 1`` rows' mean diagonal (an ``O(1/n)`` change).
+      held fixed: each row's value is that of the model fitted on the other
+      ``n - 1`` rows with their own ``lambda_i``. A refit of the estimator
+      would also draw its centres again.
     * finite ``tau``: the linear-smoother approximation, as
       :func:`._loo.leave_one_out` at finite time.
 
@@ -151,7 +265,8 @@ def nystrom_leave_one_out(dynamics, targets, settings, rows_per_block=None):
         A fitted Nyström solver (its centres, spectrum and training rows).
     targets : ndarray of shape (n, n_targets)
     settings : list of (float, float or None)
-        ``(diag_reg, tau)`` pairs; ``diag_reg`` relative, as the solver's.
+        ``(diag_reg, tau)`` pairs; ``diag_reg`` relative, as the solver's,
+        ``tau`` that of the model on ``n - 1`` rows.
     rows_per_block : int, default=None
         Rows per kernel block (None: as the solver's passes).
 
@@ -163,18 +278,20 @@ def nystrom_leave_one_out(dynamics, targets, settings, rows_per_block=None):
         infinite time) have no leave-one-out value: NaN.
     """
     predictor = dynamics.predictor
-    basis, values = predictor.weights_basis, predictor.eigenvalues
+    basis = predictor.weights_basis
     targets = np.asarray(targets, dtype=np.float64)
-    n, n_targets = targets.shape
+    n = targets.shape[0]
     projected = basis.T @ dynamics._weights_rhs(targets)                 # (r, k)
-    filters = _filters(values, dynamics.diagonal_mean, settings, predictor.rcond)
-    coefficients = _coefficients(filters, projected)
+    regularizers = RowRegularizers(predictor.eigenvalues, dynamics, settings,
+                                   predictor.rcond)
+    coefficients = _coefficients(regularizers.node_filters, projected)
     results = _run(
         dynamics, n, rows_per_block,
         lambda a, b, rows: (dynamics.X[a:b], dynamics.centers, dynamics.kernel,
-                            dynamics.dynamics_kernel, basis, coefficients, filters, rows),
-        projection_task, "leave-one-out pass")
-    fitted = np.concatenate([r[0] for r in results]).reshape(n, len(settings), n_targets)
+                            dynamics.dynamics_kernel, basis, regularizers, projected,
+                            coefficients, rows),
+        loo_mean_task, "leave-one-out pass")
+    fitted = np.concatenate([r[0] for r in results])
     complement = 1.0 - np.concatenate([r[1] for r in results])
     with np.errstate(divide="ignore", invalid="ignore"):
         residuals = (targets[:, None, :] - fitted) / complement[:, :, None]
@@ -182,8 +299,8 @@ def nystrom_leave_one_out(dynamics, targets, settings, rows_per_block=None):
     return (targets[:, None, :] - residuals).transpose(1, 0, 2)
 
 
-def loo_variance_task(x_rows, centers, kernel, name, basis, values, filters, regularizers,
-                      nngp_whitening, cross, rows_per_block):
+def loo_variance_task(x_rows, centers, kernel, name, basis, regularizers, nngp_whitening,
+                      cross, rows_per_block):
     """Leave-one-out variances and ``1 - H_ii`` of some rows, every candidate.
 
     See :func:`nystrom_leave_one_out_variances`; ``nngp_whitening`` (``T_K``)
@@ -194,29 +311,37 @@ def loo_variance_task(x_rows, centers, kernel, name, basis, values, filters, reg
     (ndarray of shape (rows, C), ndarray of shape (rows, C))
     """
     get = ("nngp",) if name == "nngp" else ("nngp", "ntk")
+    values = regularizers.values
+    n_settings = len(regularizers.scales)
     variances, complements = [], []
     for block in _blocks(x_rows, rows_per_block):
         kernels = kernel(x_rows[block], centers, get)
+        diagonal = kernel.diagonal(x_rows[block])
         q = getattr(kernels, name) @ basis                                 # (b, r)
         squared = q * q
-        complement = 1.0 - squared @ filters                               # (b, C)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inverse_square = 1.0 / complement ** 2
-        prior = kernel.diagonal(x_rows[block]).nngp
+        prior = diagonal.nngp
         if name == "nngp":
-            smoothed = squared @ (1.0 - values[:, None] * filters) ** 2
-            spread = squared @ (values[:, None] * filters ** 2)
-            norm = (1.0 - 2.0 * (1.0 - complement) + spread) * inverse_square
-            variance = ((prior - squared.sum(axis=1))[:, None]
-                        + smoothed * inverse_square + regularizers * (norm - 1.0))
+            base = prior - squared.sum(axis=1)
         else:
             beta = kernels.nngp @ nngp_whitening                           # (b, r_K)
             base = prior - np.einsum("ij,ij->i", beta, beta)
-            variance = np.empty_like(complement)
-            for index in range(filters.shape[1]):
-                difference = beta - (q * filters[:, index]) @ cross.T
+        variance = np.empty((q.shape[0], n_settings))
+        complement = np.empty_like(variance)
+        for index in range(n_settings):
+            filters = regularizers.row_filters(index, getattr(diagonal, name))  # (b, r)
+            complement[:, index] = 1.0 - np.einsum("ij,ij->i", squared, filters)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inverse_square = 1.0 / complement[:, index] ** 2
+            if name == "nngp":
+                smoothed = np.einsum("ij,ij->i", squared, (1.0 - values * filters) ** 2)
+                spread = np.einsum("ij,ij->i", squared, values * filters ** 2)
+                norm = (1.0 - 2.0 * (1.0 - complement[:, index]) + spread) * inverse_square
+                lam = regularizers.regularizers(index, diagonal.nngp)  # name == "nngp"
+                variance[:, index] = base + smoothed * inverse_square + lam * (norm - 1.0)
+            else:
+                difference = beta - (q * filters) @ cross.T
                 variance[:, index] = (base + np.einsum("ij,ij->i", difference, difference)
-                                      * inverse_square[:, index])
+                                      * inverse_square)
         variances.append(variance)
         complements.append(complement)
     return np.concatenate(variances), np.concatenate(complements)
@@ -231,23 +356,24 @@ def nystrom_leave_one_out_variances(dynamics, settings, rows_per_block=None):
     :meth:`._nystrom.NystromDynamics.predict` for a point outside the
     training set: the Nyström prior covariances, with the exact prior
     variance ``k_ii`` at the left-out row. In the solver's eigenbasis, with
-    ``q_i = W^T k(Z, x_i)`` and ``phi = phi_tau(S + lambda)``:
+    ``q_i = W^T k(Z, x_i)`` and ``phi = phi_tau(S + lambda_i)`` (each row
+    its own ``lambda_i``, see :class:`RowRegularizers`):
 
-    * NNGP dynamics (noise ``lambda``):
+    * NNGP dynamics (noise ``lambda_i``):
       ``var_i = k_ii - |q_i|^2 + sum_k q_ik^2 (1 - s_k phi_k)^2 / d_i^2
-      + lambda (|c|^2 - 1)`` with
+      + lambda_i (|c|^2 - 1)`` with
       ``|c|^2 = (1 - 2 H_ii + sum_k s_k phi_k^2 q_ik^2) / d_i^2``; at
-      ``tau=None`` this is ``k_ii - |q_i|^2 + lambda H_ii / d_i``, the GP
+      ``tau=None`` this is ``k_ii - |q_i|^2 + lambda_i H_ii / d_i``, the GP
       posterior variance of the fit without row ``i`` (Sherman-Morrison);
     * NTK dynamics (Lee et al. 2019, eq. 16):
       ``var_i = k_ii - |beta_i|^2 + |beta_i - E phi q_i|^2 / d_i^2`` with
       ``beta_i = T_K^T K(Z, x_i)`` and ``E = T_K^T C^T W`` (the solver's
       covariance terms, one more pass over the rows on first use).
 
-    **Exact** at ``tau=None`` for the Nyström model with its centres and
-    ``lambda`` held fixed (as the means); the linear-smoother approximation
-    at finite ``tau``. ``O(n r)`` per candidate for the NNGP and
-    ``O(n r r_K)`` for the NTK, in one pass over row blocks.
+    **Exact** at ``tau=None`` for the Nyström model refitted on the other
+    rows with its centres held fixed (as the means); the linear-smoother
+    approximation at finite ``tau``. ``O(n r)`` per candidate for the NNGP
+    and ``O(n r r_K)`` for the NTK, in one pass over row blocks.
 
     Parameters
     ----------
@@ -263,16 +389,14 @@ def nystrom_leave_one_out_variances(dynamics, settings, rows_per_block=None):
     """
     dynamics._ensure_covariance_terms()
     predictor = dynamics.predictor
-    values = predictor.eigenvalues
-    filters = _filters(values, dynamics.diagonal_mean, settings, predictor.rcond)
-    regularizers = np.array([diag_reg * dynamics.diagonal_mean for diag_reg, _ in settings])
+    regularizers = RowRegularizers(predictor.eigenvalues, dynamics, settings,
+                                   predictor.rcond)
     n = dynamics.X.shape[0]
     results = _run(
         dynamics, n, rows_per_block,
         lambda a, b, rows: (dynamics.X[a:b], dynamics.centers, dynamics.kernel,
-                            dynamics.dynamics_kernel, predictor.weights_basis, values,
-                            filters, regularizers, predictor.nngp_whitening,
-                            predictor.cross, rows),
+                            dynamics.dynamics_kernel, predictor.weights_basis,
+                            regularizers, predictor.nngp_whitening, predictor.cross, rows),
         loo_variance_task, "leave-one-out variance pass")
     variances = np.concatenate([r[0] for r in results])
     complements = np.concatenate([r[1] for r in results])
@@ -493,9 +617,9 @@ class NystromFolds:
         results = _run(
             dynamics, held_out.shape[0], self.rows_per_block,
             lambda a, b, rows: (held_out[a:b], dynamics.centers, dynamics.kernel,
-                                self.name, basis, coefficients, None, rows),
+                                self.name, basis, coefficients, rows),
             projection_task, f"fold {fold}: held-out means")
-        means = np.concatenate([r[0] for r in results])
+        means = np.concatenate(results)
         return means.reshape(-1, len(settings), projected.shape[1]).transpose(1, 0, 2)
 
     def variances(self, fold, settings):

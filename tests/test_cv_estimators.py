@@ -402,27 +402,54 @@ def test_too_large_a_search_is_refused_before_allocating(regression_data, monkey
 # -- Nyström: leave-one-out in the m x m space ----------------------------------------
 
 
+def _amplitude(x):
+    """A row-dependent scale: the toy kernels' diagonals vary from row to
+    row (0.25 to 2.25), as a ReLU kernel's do with ``|x|``, so that every
+    leave-one-out model and every fold has its own regulariser."""
+    return 1.0 + 0.5 * np.tanh(x[:, 0])
+
+
 class _RbfKernel:
     """A toy smooth kernel with the evaluator's contract (NNGP = NTK)."""
 
     def __call__(self, x1, x2, get, verbose=0):
         from sklearn_ntk import Kernels
         x2 = x1 if x2 is None else x2
-        k = np.exp(-0.5 * ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1))
+        k = (np.outer(_amplitude(x1), _amplitude(x2))
+             * np.exp(-0.5 * ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1)))
         return Kernels(k, k)
 
     def diagonal(self, x):
         from sklearn_ntk import Kernels
-        return Kernels(np.ones(len(x)), np.ones(len(x)))
+        return Kernels(_amplitude(x) ** 2, _amplitude(x) ** 2)
+
+
+@pytest.fixture(params=["interpolated", "row by row"])
+def lambda_i_route(request, monkeypatch):
+    """Both routes to each row's filter at its own lambda_i: Chebyshev
+    interpolation in lambda, and (when the interval would need too many
+    nodes, forced here) each row's filter directly."""
+    if request.param == "row by row":
+        from sklearn_ntk import _loo
+        monkeypatch.setattr(_loo, "MAX_INTERPOLATION_NODES", 1)
+    return request.param
+
+
+def _leave_one_out_regularizer(kernel, name, X, diag_reg, i):
+    """``diag_reg * mean(diag K)`` over the rows other than ``i``, as a refit uses."""
+    diagonal = getattr(kernel.diagonal(X), name)
+    return diag_reg * (diagonal.sum() - diagonal[i]) / (len(X) - 1)
 
 
 @pytest.mark.parametrize("n_components", [12, 40])
-def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_components):
+def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_components,
+                                                                lambda_i_route):
     # At t=None the one-pass formula is the exact leave-one-out of Nyström
-    # kernel ridge regression with the centres and lambda held fixed: each
-    # refit solves ridge regression on the features B = K_nm T without row
-    # i. Rounding of the two routes (m <= 40, condition numbers <= 1e6 after
-    # lambda): 1e-8 relative. n_components = n is the exact kernel.
+    # kernel ridge regression with the centres held fixed: each refit solves
+    # ridge regression on the features B = K_nm T without row i, with its
+    # own lambda_i = diag_reg * mean(diag K) of the other rows. Rounding of
+    # the two routes (m <= 40, condition numbers <= 1e6 after lambda): 1e-8
+    # relative. n_components = n is the exact kernel.
     from sklearn_ntk._nystrom import NystromDynamics, whitening
     from sklearn_ntk._nystrom_cv import nystrom_leave_one_out
     X = rng.standard_normal((40, 2))
@@ -435,8 +462,8 @@ def test_nystrom_leave_one_out_equals_refits_with_fixed_centres(rng, n_component
     features = kernel(X, dynamics.centers, ("ntk",)).ntk @ whitening(
         kernel(dynamics.centers, None, ("ntk",)).ntk)
     for (diag_reg, _), means in zip(settings[:2], loo):
-        lam = diag_reg * dynamics.diagonal_mean
         for i in range(len(X)):
+            lam = _leave_one_out_regularizer(kernel, "ntk", X, diag_reg, i)
             keep = np.arange(len(X)) != i
             b = features[keep]
             w = np.linalg.solve(b.T @ b + lam * np.eye(b.shape[1]), b.T @ y[keep])
@@ -452,12 +479,13 @@ class _TwoRbfKernels:
         from sklearn_ntk import Kernels
         x2 = x1 if x2 is None else x2
         squared = ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1)
-        nngp = np.exp(-0.5 * squared)
-        return Kernels(nngp, nngp + 0.5 * np.exp(-2.0 * squared))
+        scale = np.outer(_amplitude(x1), _amplitude(x2))
+        nngp = scale * np.exp(-0.5 * squared)
+        return Kernels(nngp, nngp + 0.5 * scale * np.exp(-2.0 * squared))
 
     def diagonal(self, x):
         from sklearn_ntk import Kernels
-        return Kernels(np.ones(len(x)), np.full(len(x), 1.5))
+        return Kernels(_amplitude(x) ** 2, 1.5 * _amplitude(x) ** 2)
 
 
 def _whitened_features(kernel, name, X, centers):
@@ -469,10 +497,12 @@ def _whitened_features(kernel, name, X, centers):
 
 
 @pytest.mark.parametrize("name", ["ntk", "nngp"])
-def test_nystrom_leave_one_out_variances_equal_refits_with_fixed_centres(rng, name):
+def test_nystrom_leave_one_out_variances_equal_refits_with_fixed_centres(rng, name,
+                                                                        lambda_i_route):
     # At t=None the one-pass variances are those of the Nyström model
-    # refitted without row i (centres and lambda fixed), at x_i: weights
-    # w = B_(-i) A^{-1} b_i on the other rows (A = B_(-i)^T B_(-i) + lambda)
+    # refitted without row i (centres fixed, its own lambda_i), at x_i:
+    # weights w = B_(-i) A^{-1} b_i on the other rows
+    # (A = B_(-i)^T B_(-i) + lambda_i)
     # and the variance of f_0(x_i) - w . f_0(X_(-i)) (plus noise lambda on
     # the targets for the NNGP dynamics) under the Nyström NNGP prior, with
     # the exact prior variance k_ii. NNGP != NTK here. Rounding (m = 12,
@@ -488,16 +518,17 @@ def test_nystrom_leave_one_out_variances_equal_refits_with_fixed_centres(rng, na
     variances = nystrom_leave_one_out_variances(dynamics, settings, rows_per_block=7)
     b = _whitened_features(kernel, name, X, dynamics.centers)
     prior_features = _whitened_features(kernel, "nngp", X, dynamics.centers)
+    prior = kernel.diagonal(X).nngp
     for (diag_reg, _), computed in zip(settings[:2], variances):
-        lam = diag_reg * dynamics.diagonal_mean
         for i in range(len(X)):
+            lam = _leave_one_out_regularizer(kernel, name, X, diag_reg, i)
             keep = np.arange(len(X)) != i
             w = b[keep] @ np.linalg.solve(b[keep].T @ b[keep] + lam * np.eye(b.shape[1]), b[i])
             cross = prior_features[keep] @ prior_features[i]
             covariance = prior_features[keep] @ prior_features[keep].T
             if name == "nngp":
                 covariance = covariance + lam * np.eye(len(w))
-            expected = 1.0 - 2.0 * w @ cross + w @ covariance @ w
+            expected = prior[i] - 2.0 * w @ cross + w @ covariance @ w
             np.testing.assert_allclose(computed[i], expected, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(variances[2], variances[1], rtol=1e-5, atol=1e-8)
 
@@ -583,7 +614,7 @@ def test_nystrom_folds_are_the_fold_fits_with_fixed_centres(rng):
     # w(tau) = A^{-1} (I - expm(-tau A)) B_R^T y_R with A = B_R^T B_R + lambda,
     # by scipy's expm (tau=None: a linear solve), and the NNGP posterior
     # variance k(x, x) - b (B_R^T B_R) (B_R^T B_R + lambda)^{-1} b^T.
-    # lambda = diag_reg * mean(diag K_RR) = diag_reg (RBF). Rounding of the
+    # lambda = diag_reg * mean(diag K_RR), the fold's own. Rounding of the
     # two routes (m = 12, condition numbers <= 1e7): 1e-7 relative.
     from scipy.linalg import expm
     from sklearn.model_selection import ShuffleSplit
@@ -608,8 +639,10 @@ def test_nystrom_folds_are_the_fold_fits_with_fixed_centres(rng):
                 variances = folds.variances(f, settings) if name == "nngp" else None
                 b, targets = features[train], y[train] * (1 + f)
                 gram = b.T @ b
+                diagonal = getattr(kernel.diagonal(X), name)
                 for c, (diag_reg, tau) in enumerate(settings):
-                    a = gram + diag_reg * np.eye(gram.shape[0])
+                    lam = diag_reg * diagonal[train].mean()
+                    a = gram + lam * np.eye(gram.shape[0])
                     rhs = b.T @ targets
                     weights = np.linalg.solve(a, rhs if tau is None
                                               else rhs - expm(-tau * a) @ rhs)
@@ -618,33 +651,43 @@ def test_nystrom_folds_are_the_fold_fits_with_fixed_centres(rng):
                     if variances is not None and tau is None:
                         explained = features[test] @ np.linalg.solve(a, gram)
                         np.testing.assert_allclose(
-                            variances[c], 1.0 - np.sum(explained * features[test], axis=1),
+                            variances[c],
+                            kernel.diagonal(X[test]).nngp
+                            - np.sum(explained * features[test], axis=1),
                             rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("Search", [NTKClassifierCV, NNGPRegressorCV])
-def test_nystrom_kfold_with_every_row_a_centre_is_the_exact_kfold(
-        regression_data, classification_data, monkeypatch, Search):
-    # With every row a centre the Nyström kernels are the exact ones, so
-    # K-fold on the Nyström fit (centres held fixed) must give the exact
-    # solver's K-fold scores (tested against GridSearchCV above), means and
-    # variances alike (neg_log_loss: the NTK ensemble's variances), at every
-    # (diag_reg, t). One Nyström fit per architecture and nothing per fold.
-    # Rounding: the whitening of K_mm (condition numbers <= 1e8 here) against
-    # eigendecompositions of the fold kernels: 1e-6 relative.
+@pytest.mark.parametrize("folds", ["k-fold", "leave-one-out"])
+def test_nystrom_search_with_every_row_a_centre_is_the_exact_search(
+        regression_data, classification_data, monkeypatch, Search, folds):
+    # With every row a centre the Nyström kernels are the exact ones, so the
+    # search on the Nyström fit (centres held fixed) must give the exact
+    # solver's scores (tested against GridSearchCV and refits above), means
+    # and variances alike (neg_log_loss: the NTK ensemble's variances), at
+    # every (diag_reg, t): K-fold split by split, and leave-one-out with
+    # each left-out model's own lambda_i (the same linear smoother at finite
+    # t). One Nyström fit per architecture and nothing per fold. Rounding:
+    # the whitening of K_mm (condition numbers <= 1e8 here) against
+    # eigendecompositions of the train kernels: 1e-6 relative.
     X, y = classification_data if Search in CLASSIFIERS else regression_data
     scoring = "neg_log_loss" if Search in CLASSIFIERS else "r2"
     grid = {**SMALL_GRID, "depths": (1, 2), "diag_regs": (1.0, 0.1, 0.01)}
     fits = _count_nystrom_fits(monkeypatch)
-    cv = StratifiedKFold(3) if Search in CLASSIFIERS else KFold(3)
+    cv = None
+    if folds == "k-fold":
+        cv = StratifiedKFold(3) if Search in CLASSIFIERS else KFold(3)
     nystrom = Search(solver="nystrom", n_components=len(X), centers="uniform", cv=cv,
                      scoring=scoring, random_state=0, **grid).fit(X, y)
     assert len(fits) == 2  # one per architecture; the refit reuses the best
     exact = Search(solver="exact", cv=cv, scoring=scoring, **grid).fit(X, y)
-    assert nystrom.n_splits_ == exact.n_splits_ == 3
-    for k in range(3):
-        np.testing.assert_allclose(nystrom.cv_results_[f"split{k}_test_score"],
-                                   exact.cv_results_[f"split{k}_test_score"], rtol=1e-6)
+    columns = ["mean_test_score"]
+    if folds == "k-fold":
+        assert nystrom.n_splits_ == exact.n_splits_ == 3
+        columns += [f"split{k}_test_score" for k in range(3)]
+    for column in columns:
+        np.testing.assert_allclose(nystrom.cv_results_[column], exact.cv_results_[column],
+                                   rtol=1e-6)
     assert nystrom.best_params_ == exact.best_params_
     regressor = (nystrom.best_estimator_.regressor_ if Search in CLASSIFIERS
                  else nystrom.best_estimator_)
