@@ -179,16 +179,33 @@ def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
     if not watch or out[3] is None:
         tiles = _combine(nngp, ntk, want_nngp, want_ntk)
         return tiles + ((out[2],) if watch else ())
-    # The output check reads the finished tile: a reduction fused into the
-    # recursion would make XLA compute the recursion twice.
-    if want_nngp and want_ntk:
+    if want_ntk:
+        # The output check reads the finished complex tile (both kernels,
+        # whatever ``want_nngp``): the recursion stays one loop fusion.
         (tile,) = _materialise(_combine(nngp, ntk, True, True))
-        output_nngp, tiles = tile.real, (tile,)
-    else:
-        output_nngp = _materialise(nngp)
-        tiles = _combine(output_nngp, ntk, want_nngp, want_ntk)
-    near = out[2] | has_near_pairs(output_nngp, *out[3], same)
-    return tiles + (near,)
+        return (tile, out[2] | has_near_pairs(tile.real, *out[3], same))
+    # The NNGP alone: XLA fuses a check of the output into the recursion,
+    # which it then splits into ~3 materialised arrays per layer and partly
+    # computes twice (11 n x n fusions instead of 2 at depth 3, with twice
+    # the compile time), the barrier notwithstanding. The check runs as a
+    # program of its own on the finished tile (see :func:`_watched_tile`).
+    return (nngp, out[2]) + tuple(out[3])
+
+
+@jax.jit
+def _output_near(nngp, var1, var2, ids1, ids2):
+    """The output half of the near-duplicate check, on a finished NNGP tile."""
+    same = None if ids1 is None else same_input_mask(ids1, ids2)
+    return has_near_pairs(nngp, var1, var2, same)
+
+
+def _watched_tile(tile, args, kwargs):
+    """``(*tiles, near)`` of ``tile`` with the near-duplicate watch on."""
+    out = tile(*args, **kwargs, distances=False)
+    if tile is not _kernel_tile or kwargs["want_ntk"]:
+        return out
+    nngp, near, var1, var2 = out
+    return nngp, near | _output_near(nngp, var1, var2, *args[2:4])
 
 
 def _combine(nngp, ntk, want_nngp, want_ntk):
@@ -888,7 +905,7 @@ def compute_kernels(
         # the NNGP rounded ~5% of its entries 1 ulp differently).
         kwargs = dict(net=skeleton, want_nngp=want_nngp or want_ntk, want_ntk=want_ntk,
                       **extra)
-        *tiles, near = tile(*args, **kwargs, distances=False)
+        *tiles, near = _watched_tile(tile, args, kwargs)
         if bool(near):
             tiles = tile(*args, **kwargs, distances=True)
         if not want_nngp:
