@@ -15,7 +15,9 @@ Cases (float64, train-train NNGP + NTK, W_std = 1.5, b_std = 0.05):
 * ``conv``: 3 x [Conv 3x3 SAME + ReLU] + Flatten on 28x28x1, N = 100;
 * ``near8000``: ``mlp8000`` where every row has a near-duplicate (4000 rows,
   each with a copy perturbed by 1e-9 relative, shuffled): every tile takes
-  the near-duplicate path, the worst case of its cost.
+  the near-duplicate path, the worst case of its cost;
+* ``nngp2000``, ``nngp2000-d1``, ``nngp2000-d2``: the NNGP alone
+  (``get=("nngp",)``, as ``NNGPRegressor`` asks), N = 2000, depth 3, 1, 2.
 
 Usage: python benchmarks/bench_ab_trees.py NAME=TREE [NAME=TREE ...]
        [--cases mlp8000,conv] [--rounds 3] [--repeats 3]
@@ -38,6 +40,10 @@ rng = np.random.default_rng(0)
 kwargs = dict(depth=3, weight_std=1.5, bias_std=0.05)
 if case.startswith("mlp"):
     x = rng.standard_normal((int(case[3:]), 50))
+elif case.startswith("nngp"):
+    rows, _, depth = case[4:].partition("-d")
+    x = rng.standard_normal((int(rows), 50))
+    kwargs.update(get=("nngp",), depth=int(depth or 3))
 elif case == "near8000":
     base = rng.standard_normal((4000, 50))
     x = np.concatenate([base, base * (1 + 1e-9 * rng.standard_normal(base.shape))])
