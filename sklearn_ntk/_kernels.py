@@ -193,10 +193,11 @@ def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
 
 
 @jax.jit
-def _output_near(nngp, var1, var2, ids1, ids2):
-    """The output half of the near-duplicate check, on a finished NNGP tile."""
+def _output_near(near, nngp, var1, var2, ids1, ids2):
+    """``near``, or the output half of the near-duplicate check on a
+    finished NNGP tile."""
     same = None if ids1 is None else same_input_mask(ids1, ids2)
-    return has_near_pairs(nngp, var1, var2, same)
+    return near | has_near_pairs(nngp, var1, var2, same)
 
 
 def _watched_tile(tile, args, kwargs):
@@ -205,7 +206,7 @@ def _watched_tile(tile, args, kwargs):
     if tile is not _kernel_tile or kwargs["want_ntk"]:
         return out
     nngp, near, var1, var2 = out
-    return nngp, near | _output_near(nngp, var1, var2, *args[2:4])
+    return nngp, _output_near(near, nngp, var1, var2, *args[2:4])
 
 
 def _combine(nngp, ntk, want_nngp, want_ntk):
