@@ -169,7 +169,11 @@ def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
     a boolean scalar, True when a pair of distinct rows reached an
     arc-cosine activation nearly parallel (``1 - rho < 1e-4``); True runs
     the distance-carrying recursion, accurate there (see
-    :func:`sklearn_ntk._recursion.carries_distance`).
+    :func:`sklearn_ntk._recursion.carries_distance`). With False and the
+    NNGP alone, the check at the output is left to :func:`_output_near`:
+    the tile comes with the input check's scalar and the output variances,
+    ``(nngp, near_at_input, var1, var2)`` (:func:`_watched_tile` combines
+    them).
     """
     same = None if ids1 is None else same_input_mask(ids1, ids2)
     watch = distances is False
