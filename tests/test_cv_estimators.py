@@ -503,7 +503,7 @@ def test_nystrom_leave_one_out_variances_equal_refits_with_fixed_centres(rng, na
     # refitted without row i (centres fixed, its own lambda_i), at x_i:
     # weights w = B_(-i) A^{-1} b_i on the other rows
     # (A = B_(-i)^T B_(-i) + lambda_i)
-    # and the variance of f_0(x_i) - w . f_0(X_(-i)) (plus noise lambda on
+    # and the variance of f_0(x_i) - w . f_0(X_(-i)) (plus noise lambda_i on
     # the targets for the NNGP dynamics) under the Nyström NNGP prior, with
     # the exact prior variance k_ii. NNGP != NTK here. Rounding (m = 12,
     # condition numbers <= 1e7): 1e-7 relative. Long training tends to
