@@ -249,7 +249,7 @@ def nystrom_leave_one_out(dynamics, targets, settings, rows_per_block=None):
     One pass over row blocks multiplies each block of ``Q`` by the filters
     of every candidate at a few nodes in ``lambda``, so every
     ``(diag_reg, tau)`` costs ``O(n r J (1 + n_targets))`` with ``J`` nodes
-    (typically 3-5).
+    (4-5 at ``n = 30,000`` for diagonals within a factor of 200).
 
     * ``tau=None``: **exact** leave-one-out of Nyström kernel ridge
       regression (ridge regression on the features ``B``) with the centres
