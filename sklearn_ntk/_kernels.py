@@ -32,6 +32,7 @@ from ._recursion import (
     _NTK_PACKED,
     _materialise,
     carries_distance,
+    flat_gram,
     has_near_pairs,
     is_chain,
     mlp_net,
@@ -155,6 +156,10 @@ def _kernel_tile(x1, x2, ids1, ids2, scales, *, net, want_nngp, want_ntk,
                  distances=None):
     """The requested kernels of one tile, as a tuple.
 
+    ``x1`` and ``x2`` are the tile's rows, or ``x1`` the
+    :class:`~sklearn_ntk._recursion.FlatGram` of flat rows and ``x2`` None
+    (one compiled program for every number of features; with
+    ``distances=True``, a ``FlatGram`` that carries the pairs' distances).
     ``net`` is the static skeleton and ``scales`` its traced ``(W_std,
     b_std)`` pairs (see :func:`sklearn_ntk._recursion.split_scales`), so
     that new scales reuse the compiled tile. ``ids1``, ``ids2`` are the
@@ -896,10 +901,15 @@ def compute_kernels(
         with x64_scope(out_dtype == np.float64):
             scales = tuple(jnp.asarray(row, dtype=out_dtype) for row in scales)
 
+    # Flat rows enter the recursion as their products and norms (one small
+    # program per number of features), so that the recursion's program,
+    # the costly one to compile, serves every number of features.
+    flat = x1.ndim == 2
+
     def tile_fn(a, b, ids_a, ids_b, *variances):
-        args = (jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype),
-                ids_a, ids_b,
-                scales if staged else jnp.asarray(scales, dtype=out_dtype))
+        rows = (jnp.asarray(a, dtype=out_dtype), jnp.asarray(b, dtype=out_dtype))
+        args = ((flat_gram(*rows), None) if flat else rows) + (
+            ids_a, ids_b, scales if staged else jnp.asarray(scales, dtype=out_dtype))
         extra = {"variances": variances} if variances else {}
         if not watch:
             return tile(*args, net=skeleton, want_nngp=want_nngp, want_ntk=want_ntk,
@@ -912,7 +922,10 @@ def compute_kernels(
                       **extra)
         *tiles, near = _watched_tile(tile, args, kwargs)
         if bool(near):
-            tiles = tile(*args, **kwargs, distances=True)
+            inputs = rows
+            if flat:
+                inputs = (flat_gram(*rows, ids_a, ids_b, distances=True), None)
+            tiles = tile(*inputs, *args[2:], **kwargs, distances=True)
         if not want_nngp:
             tiles = [np.asarray(tiles[0]).imag]
         return tuple(tiles)

@@ -362,34 +362,135 @@ def _map_distance(fn, dist):
     return None if dist is None else tuple(fn(part) for part in dist)
 
 
+class FlatGram(NamedTuple):
+    """What the recursion reads of two sets of flat rows, without their width.
+
+    The products ``x1 @ x2.T`` and the squared row norms are all the input
+    layer of a fully-connected network needs (the width ``d`` enters only
+    as the divisor and, in the "standard" NTK, as the first layer's fan-in):
+    a recursion program fed a ``FlatGram`` serves every ``d``, so data sets
+    and pipelines that differ only in their number of features share one
+    XLA compilation of the recursion (see :func:`flat_gram`).
+
+    Attributes
+    ----------
+    gram : array of shape (n1, n2)
+        ``x1 @ x2.T``.
+    sq1 : array of shape (n1, 1)
+        ``sum(x1 ** 2, axis=1)``.
+    sq2 : array of shape (1, n2)
+        ``sum(x2 ** 2, axis=1)``.
+    channels : scalar
+        ``d``, the number of features.
+    inv_channels : scalar
+        ``1 / d``, rounded as XLA folds ``/ d`` into a multiplication.
+    dist : pair of arrays of shape (n1, n2), or None
+        The pairs' squared distances and variance differences at the input
+        (see :func:`_row_distances`), for the distance-carrying recursion.
+    """
+
+    gram: jnp.ndarray
+    sq1: jnp.ndarray
+    sq2: jnp.ndarray
+    channels: object
+    inv_channels: object
+    dist: object = None
+
+
+def _gram_products(x1, x2):
+    return (x1 @ x2.T, jnp.sum(x1 * x1, axis=1, keepdims=True),
+            jnp.sum(x2 * x2, axis=1, keepdims=True).T)
+
+
+def _flat_distances(x1, x2, grams, ids1, ids2):
+    same = None if ids1 is None else same_input_mask(ids1, ids2)
+    state = _flat_state(grams, same, False, None)
+    return _row_distances(x1, x2, state.nngp, state.var1, state.var2, same)
+
+
+_gram_program = jax.jit(_gram_products)
+_distance_program = jax.jit(_flat_distances)
+
+
+def flat_gram(x1, x2, ids1=None, ids2=None, distances=False):
+    """The :class:`FlatGram` of the rows ``x1`` (n1, d) and ``x2`` (n2, d).
+
+    Small compiled programs per shape (a GEMM and two row sums; with
+    ``distances``, the pairs' distances, ``ids1`` and ``ids2`` being the
+    rows' identities as in :func:`same_input_mask`, or both None); the
+    recursion that follows is compiled once for every ``d``. Its kernels
+    are bit for bit those computed from the rows themselves.
+    """
+    dtype = x1.dtype
+    channels = np.asarray(x1.shape[1], dtype=dtype)
+    # XLA rewrites the division by the constant d into a multiplication by
+    # its reciprocal, rounded in the working precision: so is this one.
+    inv_channels = np.ones((), dtype=dtype) / channels
+    grams = FlatGram(*_gram_program(x1, x2), jnp.asarray(channels),
+                     jnp.asarray(inv_channels))
+    if distances:
+        grams = grams._replace(dist=_distance_program(x1, x2, grams, ids1, ids2))
+    return grams
+
+
+def _row_count(x):
+    return x.gram.shape[0] if isinstance(x, FlatGram) else x.shape[0]
+
+
+def _row_shape(x):
+    """The shape of one row: ``(d,)``, or ``(1,)`` for a :class:`FlatGram`
+    (only the number of axes matters to the plan of a flat network)."""
+    return (1,) if isinstance(x, FlatGram) else tuple(x.shape[1:])
+
+
+def _flat_state(grams, same, symmetric, ntk):
+    """The input state of flat rows from their :class:`FlatGram` (``gram``
+    None for the diagonal of a kernel)."""
+    cov1 = grams.sq1 * grams.inv_channels
+    if grams.gram is None:
+        var = cov1[:, 0]
+        return _State(var, var, var, ntk, (), False, grams.channels, False)
+    nngp = grams.gram * grams.inv_channels
+    cov2 = grams.sq2 * grams.inv_channels
+    if symmetric:
+        nngp = 0.5 * (nngp + nngp.T)
+    if same is not None:
+        nngp = jnp.where(same, cov1, nngp)
+    return _State(cov1, nngp, cov2, ntk, (), False, grams.channels, False,
+                  grams.dist)
+
+
 def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
     """The input kernel ``x . x' / C`` in the requested form.
 
-    ``x2`` is None for the diagonal of a kernel (row axes ``(n,)``).
-    ``distances`` adds the squared distances ``|x - x'|^2 / C`` (diagonal
-    form only), computed from the differences.
+    ``x2`` is None for the diagonal of a kernel (row axes ``(n,)``);
+    ``x1`` may be the :class:`FlatGram` of flat rows (``x2`` then None
+    too, and no ``distances``). ``distances`` adds the squared distances
+    ``|x - x'|^2 / C`` (diagonal form only), computed from the differences.
     """
+    ntk = 0.0 if compute_ntk else None
+    if isinstance(x1, FlatGram):
+        if distances and x1.dist is None:
+            raise ValueError("the distance-carrying recursion needs the pairs' "
+                             "distances: flat_gram(..., distances=True).")
+        return _flat_state(x1, same, symmetric, ntk)
     spatial = tuple(x1.shape[1:-1])
     channels = x1.shape[-1]
-    ntk = 0.0 if compute_ntk else None
     if not spatial:
-        # Bit for bit the fully-connected recursion's historical input
-        # kernel (a GEMM, row norms, and on symmetric tiles the average of
-        # the GEMM with its transpose).
-        cov1 = jnp.sum(x1 * x1, axis=1, keepdims=True) / channels
+        # A GEMM, row norms, and on symmetric tiles the average of the GEMM
+        # with its transpose: bit for bit a FlatGram's, the barrier keeping
+        # XLA from folding the scaling into the GEMM's operands.
+        grams = FlatGram(None, None, None, channels, 1.0 / channels)
         if x2 is None:
-            var = cov1[:, 0]
-            return _State(var, var, var, ntk, (), False, channels, False)
-        nngp = x1 @ x2.T / channels
-        cov2 = jnp.sum(x2 * x2, axis=1, keepdims=True).T / channels
-        if symmetric:
-            nngp = 0.5 * (nngp + nngp.T)
-        if same is not None:
-            nngp = jnp.where(same, cov1, nngp)
-        dist = None
+            sq1 = _materialise(jnp.sum(x1 * x1, axis=1, keepdims=True))
+            return _flat_state(grams._replace(sq1=sq1), same, symmetric, ntk)
+        gram, sq1, sq2 = _materialise(_gram_products(x1, x2))
+        grams = grams._replace(gram=gram, sq1=sq1, sq2=sq2)
+        state = _flat_state(grams, same, symmetric, ntk)
         if distances:
-            dist = _row_distances(x1, x2, nngp, cov1, cov2, same)
-        return _State(cov1, nngp, cov2, ntk, (), False, channels, False, dist)
+            dist = _row_distances(x1, x2, state.nngp, state.var1, state.var2, same)
+            state = state._replace(dist=dist)
+        return state
 
     n_s = len(spatial)
     # Rows last: (n, *S, C) -> (*S, C, n).
@@ -915,7 +1016,7 @@ def _last_pool(net):
 def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None,
          distances=False, watch_near=False):
     last_pool = _last_pool(net)
-    full = last_pool >= 0 and x1.ndim > 2
+    full = last_pool >= 0 and len(_row_shape(x1)) > 1
     state = _input_state(x1, x2, same, symmetric, full, compute_ntk, distances)
     # Watched at the input and the output only: one pass over arrays that
     # exist anyway (a reduction inside the fused recursion doubled its
@@ -926,7 +1027,8 @@ def _run(net, scales, x1, x2, same, symmetric, compute_ntk, record=None,
     near = None
     if watch_near:
         near = has_near_pairs(state.nngp, state.var1, state.var2, same)
-    ctx = _Context(scales, same, last_pool, x2 is None, record)
+    diagonal = x2 is None and not isinstance(x1, FlatGram)
+    ctx = _Context(scales, same, last_pool, diagonal, record)
     (state,) = _apply(net, [state], ctx)
     if state.spatial:
         raise ValueError(
@@ -968,8 +1070,11 @@ def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=
 
     Parameters
     ----------
-    x1 : jax array of shape (n1, d) or (n1, *spatial, channels)
-    x2 : jax array of the same trailing shape, (n2, ...)
+    x1 : jax array of shape (n1, d) or (n1, *spatial, channels), or FlatGram
+        The rows, or the :class:`FlatGram` of flat rows ``x1`` and ``x2``
+        (then ``x2`` is None and ``distances`` False): the compiled
+        recursion then serves every number of features.
+    x2 : jax array of the same trailing shape, (n2, ...), or None
     scales : array of shape (n_linear_layers, 2) or sequence of pairs
         ``(W_std, b_std)`` of the linear layers in order (see
         :func:`split_scales`); may be traced.
@@ -998,8 +1103,8 @@ def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=
     near, (var1, var2) : only with ``watch_near``
     """
     if same is None and symmetric:
-        same = jnp.eye(x1.shape[0], dtype=bool)
-    carry = carries_distance(net, x1.shape[1:])
+        same = jnp.eye(_row_count(x1), dtype=bool)
+    carry = carries_distance(net, _row_shape(x1))
     watch = watch_near and carry and not distances
     out = _run(net, _rows(scales), x1, x2, same, symmetric, compute_ntk,
                distances=distances and carry, watch_near=watch)
