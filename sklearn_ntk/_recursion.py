@@ -446,12 +446,15 @@ def _row_shape(x):
 def _flat_state(grams, same, symmetric, ntk):
     """The input state of flat rows from their :class:`FlatGram` (``gram``
     None for the diagonal of a kernel)."""
-    cov1 = grams.sq1 * grams.inv_channels
+    # The barrier keeps XLA from reassociating the scaling with the first
+    # layer's (a constant 1 / d here, a traced one there): every path rounds
+    # x . x' / d alike.
+    cov1 = _materialise(grams.sq1 * grams.inv_channels)
     if grams.gram is None:
         var = cov1[:, 0]
         return _State(var, var, var, ntk, (), False, grams.channels, False)
-    nngp = grams.gram * grams.inv_channels
-    cov2 = grams.sq2 * grams.inv_channels
+    nngp, cov2 = _materialise((grams.gram * grams.inv_channels,
+                               grams.sq2 * grams.inv_channels))
     if symmetric:
         nngp = 0.5 * (nngp + nngp.T)
     if same is not None:
@@ -478,8 +481,8 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
     channels = x1.shape[-1]
     if not spatial:
         # A GEMM, row norms, and on symmetric tiles the average of the GEMM
-        # with its transpose: bit for bit a FlatGram's, the barrier keeping
-        # XLA from folding the scaling into the GEMM's operands.
+        # with its transpose: bit for bit a FlatGram's (the products
+        # materialised, as a separate program makes them).
         grams = FlatGram(None, None, None, channels, 1.0 / channels)
         if x2 is None:
             sq1 = _materialise(jnp.sum(x1 * x1, axis=1, keepdims=True))

@@ -1,11 +1,15 @@
 """Properties of compute_kernels: symmetry, PSD, blocking, precision, errors."""
 
+import functools
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from sklearn_ntk import ACTIVATIONS, compute_kernel_diagonals, compute_kernels
-from sklearn_ntk import _kernels
+from sklearn_ntk import _kernels, _recursion
+from sklearn_ntk._precision import x64_scope
 from tests.conftest import make_inputs
 
 # float64 kernels: entries are O(1)-O(10); reorderings of sums differ by a few
@@ -65,6 +69,71 @@ def test_blocked_equals_unblocked(rng, arch):
     cross_tiled = compute_kernels(z, x, max_block_bytes=6 * 8 * 64, **arch)
     for a, b in zip(cross_tiled, cross):
         assert _relative(a, b) < EXACT
+
+
+@functools.partial(jax.jit, static_argnames=("net", "distances"))
+def _tile(x1, x2, ids1, ids2, scales, *, net, distances):
+    same = None if ids1 is None else _recursion.same_input_mask(ids1, ids2)
+    return _recursion.net_kernels(x1, x2, scales, net=net, same=same,
+                                  distances=distances)
+
+
+@pytest.mark.parametrize("arch, dtype, d", [
+    (ARCHITECTURES[0], np.float64, 3),  # depth 0: the input scaling alone
+    (ARCHITECTURES[2], np.float64, 20),  # ReLU, with the distances
+    (ARCHITECTURES[5], np.float32, 3),  # "standard": d is the first fan-in
+])
+def test_flat_gram_recursion_equals_the_recursion_on_the_rows(rng, arch, dtype, d):
+    # compute_kernels hands the recursion flat rows' products and norms
+    # (FlatGram: one program for every d); the GP kernels' path hands it
+    # the rows. The same operations in the same order: the same bits, with
+    # and without the identical-rows mask, "standard" fan-ins included.
+    # The distance-carrying rerun rounds its distances in a program of its
+    # own, fused differently: equal to a few ulps (3e-16 measured).
+    skeleton, scales = _kernels._resolve_net(None, arch)
+    x1 = rng.standard_normal((64, d))
+    x2 = np.concatenate([x1[:3], rng.standard_normal((61, d))])
+    x2[3] = x1[5] + 1e-9  # a near-duplicate for the distances
+    ids1, ids2 = _kernels.row_identities(x1, x2)
+    with x64_scope(dtype == np.float64):
+        a, b = jnp.asarray(x1, dtype), jnp.asarray(x2, dtype)
+        s = jnp.asarray(scales, dtype)
+        for ids in ((None, None), (jnp.asarray(ids1), jnp.asarray(ids2))):
+            grams = _recursion.flat_gram(a, b)
+            for got, want in zip(_tile(grams, None, *ids, s, net=skeleton, distances=False),
+                                 _tile(a, b, *ids, s, net=skeleton, distances=False)):
+                np.testing.assert_array_equal(got, want)
+            if not _recursion.carries_distance(skeleton, (d,)) or dtype == np.float32:
+                continue
+            grams = _recursion.flat_gram(a, b, *ids, distances=True)
+            for got, want in zip(_tile(grams, None, *ids, s, net=skeleton, distances=True),
+                                 _tile(a, b, *ids, s, net=skeleton, distances=True)):
+                assert _relative(got, want) < 1e-14
+
+
+@pytest.mark.parametrize("arch", [ARCHITECTURES[2], ARCHITECTURES[3]],
+                         ids=["relu", "erf"])
+def test_other_numbers_of_features_reuse_the_compiled_recursion(rng, arch):
+    # A pipeline's SelectKBest(k) or PCA(n) grid, or the next data set,
+    # changes only the number of features: the recursion (about a second
+    # of XLA compilation per variant) is not compiled again. A
+    # near-duplicate pair makes ReLU's tiles take the distance-carrying
+    # rerun too.
+    size = getattr(_kernels._kernel_tile, "_cache_size", None)
+    if size is None:
+        pytest.skip("this JAX's jitted functions do not report their cache size")
+
+    def kernels(d):
+        x = rng.standard_normal((40, d))
+        x[1] = x[0] + 1e-9
+        compute_kernels(x, **arch)
+        compute_kernels(x[:7], x, **arch)
+
+    kernels(4)
+    compiled = size()
+    for d in (2, 9, 33):
+        kernels(d)
+    assert size() == compiled
 
 
 def _small_conv():
