@@ -365,41 +365,46 @@ def _map_distance(fn, dist):
 class FlatGram(NamedTuple):
     """What the recursion reads of two sets of flat rows, without their width.
 
-    The products ``x1 @ x2.T`` and the squared row norms are all the input
-    layer of a fully-connected network needs (the width ``d`` enters only
-    as the divisor and, in the "standard" NTK, as the first layer's fan-in):
-    a recursion program fed a ``FlatGram`` serves every ``d``, so data sets
-    and pipelines that differ only in their number of features share one
-    XLA compilation of the recursion (see :func:`flat_gram`).
+    The input covariances ``x . x' / d`` are all the input layer of a
+    fully-connected network needs (the width ``d`` enters otherwise only as
+    the first layer's fan-in in the "standard" NTK): a recursion program fed
+    a ``FlatGram`` serves every ``d``, so data sets and pipelines that
+    differ only in their number of features share one XLA compilation of the
+    recursion (see :func:`flat_gram`).
 
     Attributes
     ----------
-    gram : array of shape (n1, n2)
-        ``x1 @ x2.T``.
-    sq1 : array of shape (n1, 1)
-        ``sum(x1 ** 2, axis=1)``.
-    sq2 : array of shape (1, n2)
-        ``sum(x2 ** 2, axis=1)``.
+    nngp : array of shape (n1, n2)
+        ``x1 @ x2.T / d``.
+    cov1 : array of shape (n1, 1)
+        ``sum(x1 ** 2, axis=1) / d``.
+    cov2 : array of shape (1, n2)
+        ``sum(x2 ** 2, axis=1) / d``.
     channels : scalar
         ``d``, the number of features.
-    inv_channels : scalar
-        ``1 / d``, rounded as XLA folds ``/ d`` into a multiplication.
     dist : pair of arrays of shape (n1, n2), or None
         The pairs' squared distances and variance differences at the input
         (see :func:`_row_distances`), for the distance-carrying recursion.
     """
 
-    gram: jnp.ndarray
-    sq1: jnp.ndarray
-    sq2: jnp.ndarray
+    nngp: jnp.ndarray
+    cov1: jnp.ndarray
+    cov2: jnp.ndarray
     channels: object
-    inv_channels: object
     dist: object = None
 
 
-def _gram_products(x1, x2):
-    return (x1 @ x2.T, jnp.sum(x1 * x1, axis=1, keepdims=True),
-            jnp.sum(x2 * x2, axis=1, keepdims=True).T)
+def _input_covariances(x1, x2):
+    """``x1 @ x2.T / d`` and the rows' ``|x|^2 / d`` (``x2`` None: the
+    latter of ``x1`` alone), materialised: XLA's rewrites of the scaling
+    stop at the barrier, so that a separate program (:func:`flat_gram`) and
+    a whole recursion round them alike."""
+    channels = x1.shape[1]
+    cov1 = jnp.sum(x1 * x1, axis=1, keepdims=True) / channels
+    if x2 is None:
+        return _materialise(cov1)
+    cov2 = jnp.sum(x2 * x2, axis=1, keepdims=True).T / channels
+    return _materialise((x1 @ x2.T / channels, cov1, cov2))
 
 
 def _flat_distances(x1, x2, grams, ids1, ids2):
@@ -408,33 +413,31 @@ def _flat_distances(x1, x2, grams, ids1, ids2):
     return _row_distances(x1, x2, state.nngp, state.var1, state.var2, same)
 
 
-_gram_program = jax.jit(_gram_products)
+_covariance_program = jax.jit(_input_covariances)
 _distance_program = jax.jit(_flat_distances)
 
 
-def flat_gram(x1, x2, ids1=None, ids2=None, distances=False):
+def flat_gram(x1, x2, ids1=None, ids2=None, distances=False, channels=None):
     """The :class:`FlatGram` of the rows ``x1`` (n1, d) and ``x2`` (n2, d).
 
     Small compiled programs per shape (a GEMM and two row sums; with
     ``distances``, the pairs' distances, ``ids1`` and ``ids2`` being the
     rows' identities as in :func:`same_input_mask`, or both None); the
     recursion that follows is compiled once for every ``d``. Its kernels
-    are bit for bit those computed from the rows themselves.
+    are bit for bit those computed from the rows themselves. ``channels``:
+    ``d`` as a JAX scalar of the rows' dtype, made here when None (a
+    transfer per call: callers with many tiles make it once).
     """
-    dtype = x1.dtype
-    channels = np.asarray(x1.shape[1], dtype=dtype)
-    # XLA rewrites the division by the constant d into a multiplication by
-    # its reciprocal, rounded in the working precision: so is this one.
-    inv_channels = np.ones((), dtype=dtype) / channels
-    grams = FlatGram(*_gram_program(x1, x2), jnp.asarray(channels),
-                     jnp.asarray(inv_channels))
+    if channels is None:
+        channels = jnp.asarray(x1.shape[1], dtype=x1.dtype)
+    grams = FlatGram(*_covariance_program(x1, x2), channels)
     if distances:
         grams = grams._replace(dist=_distance_program(x1, x2, grams, ids1, ids2))
     return grams
 
 
 def _row_count(x):
-    return x.gram.shape[0] if isinstance(x, FlatGram) else x.shape[0]
+    return x.nngp.shape[0] if isinstance(x, FlatGram) else x.shape[0]
 
 
 def _row_shape(x):
@@ -444,22 +447,18 @@ def _row_shape(x):
 
 
 def _flat_state(grams, same, symmetric, ntk):
-    """The input state of flat rows from their :class:`FlatGram` (``gram``
+    """The input state of flat rows from their :class:`FlatGram` (``nngp``
     None for the diagonal of a kernel)."""
-    # The barrier keeps XLA from reassociating the scaling with the first
-    # layer's (a constant 1 / d here, a traced one there): every path rounds
-    # x . x' / d alike.
-    cov1 = _materialise(grams.sq1 * grams.inv_channels)
-    if grams.gram is None:
+    cov1 = grams.cov1
+    if grams.nngp is None:
         var = cov1[:, 0]
         return _State(var, var, var, ntk, (), False, grams.channels, False)
-    nngp, cov2 = _materialise((grams.gram * grams.inv_channels,
-                               grams.sq2 * grams.inv_channels))
+    nngp = grams.nngp
     if symmetric:
         nngp = 0.5 * (nngp + nngp.T)
     if same is not None:
         nngp = jnp.where(same, cov1, nngp)
-    return _State(cov1, nngp, cov2, ntk, (), False, grams.channels, False,
+    return _State(cov1, nngp, grams.cov2, ntk, (), False, grams.channels, False,
                   grams.dist)
 
 
@@ -468,8 +467,9 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
 
     ``x2`` is None for the diagonal of a kernel (row axes ``(n,)``);
     ``x1`` may be the :class:`FlatGram` of flat rows (``x2`` then None
-    too, and no ``distances``). ``distances`` adds the squared distances
-    ``|x - x'|^2 / C`` (diagonal form only), computed from the differences.
+    too). ``distances`` adds the squared distances ``|x - x'|^2 / C``
+    (diagonal form only), computed from the differences (a FlatGram
+    carries them).
     """
     ntk = 0.0 if compute_ntk else None
     if isinstance(x1, FlatGram):
@@ -481,14 +481,11 @@ def _input_state(x1, x2, same, symmetric, full, compute_ntk, distances=False):
     channels = x1.shape[-1]
     if not spatial:
         # A GEMM, row norms, and on symmetric tiles the average of the GEMM
-        # with its transpose: bit for bit a FlatGram's (the products
-        # materialised, as a separate program makes them).
-        grams = FlatGram(None, None, None, channels, 1.0 / channels)
+        # with its transpose: bit for bit a FlatGram's.
         if x2 is None:
-            sq1 = _materialise(jnp.sum(x1 * x1, axis=1, keepdims=True))
-            return _flat_state(grams._replace(sq1=sq1), same, symmetric, ntk)
-        gram, sq1, sq2 = _materialise(_gram_products(x1, x2))
-        grams = grams._replace(gram=gram, sq1=sq1, sq2=sq2)
+            grams = FlatGram(None, _input_covariances(x1, None), None, channels)
+            return _flat_state(grams, same, symmetric, ntk)
+        grams = FlatGram(*_input_covariances(x1, x2), channels)
         state = _flat_state(grams, same, symmetric, ntk)
         if distances:
             dist = _row_distances(x1, x2, state.nngp, state.var1, state.var2, same)
