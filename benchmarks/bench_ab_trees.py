@@ -17,7 +17,10 @@ Cases (float64, train-train NNGP + NTK, W_std = 1.5, b_std = 0.05):
   each with a copy perturbed by 1e-9 relative, shuffled): every tile takes
   the near-duplicate path, the worst case of its cost;
 * ``nngp2000``, ``nngp2000-d1``, ``nngp2000-d2``: the NNGP alone
-  (``get=("nngp",)``, as ``NNGPRegressor`` asks), N = 2000, depth 3, 1, 2.
+  (``get=("nngp",)``, as ``NNGPRegressor`` asks), N = 2000, depth 3, 1, 2;
+* ``selectk``: ``GridSearchCV`` (5 folds) over ``SelectKBest(k)``, ``k =
+  1..10``, in front of ``NTKRegressor()`` on diabetes (442 rows): ten
+  numbers of features, the case of one compiled recursion for every ``d``.
 
 Usage: python benchmarks/bench_ab_trees.py NAME=TREE [NAME=TREE ...]
        [--cases mlp8000,conv] [--rounds 3] [--repeats 3]
@@ -44,6 +47,18 @@ elif case.startswith("nngp"):
     rows, _, depth = case[4:].partition("-d")
     x = rng.standard_normal((int(rows), 50))
     kwargs.update(get=("nngp",), depth=int(depth or 3))
+elif case == "selectk":
+    # A GridSearchCV over the number of features a pipeline keeps.
+    from sklearn.datasets import load_diabetes
+    from sklearn.feature_selection import SelectKBest, f_regression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn_ntk import NTKRegressor
+    X, y = load_diabetes(return_X_y=True)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), SelectKBest(f_regression), NTKRegressor()),
+        {"selectkbest__k": list(range(1, 11))}, cv=5)
 elif case == "near8000":
     base = rng.standard_normal((4000, 50))
     x = np.concatenate([base, base * (1 + 1e-9 * rng.standard_normal(base.shape))])
@@ -56,13 +71,21 @@ else:
     kwargs = dict(architecture=layers.serial(*blocks, layers.Flatten(),
                                              layers.Dense(1, W_std=1.5, b_std=0.05)))
     x = rng.standard_normal((100, 28, 28, 1))
+
+def call():
+    if case == "selectk":
+        search.fit(X, y)
+    else:
+        compute_kernels(x, **kwargs)
+
+
 start = time.perf_counter()
-compute_kernels(x, **kwargs)
+call()
 cold = time.perf_counter() - start
 times = []
 for _ in range(repeats):
     start = time.perf_counter()
-    compute_kernels(x, **kwargs)
+    call()
     times.append(time.perf_counter() - start)
 try:
     variants = _kernels._kernel_tile._cache_size()

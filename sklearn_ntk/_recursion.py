@@ -1072,8 +1072,9 @@ def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=
     ----------
     x1 : jax array of shape (n1, d) or (n1, *spatial, channels), or FlatGram
         The rows, or the :class:`FlatGram` of flat rows ``x1`` and ``x2``
-        (then ``x2`` is None and ``distances`` False): the compiled
-        recursion then serves every number of features.
+        (then ``x2`` is None; with ``distances``, one made by
+        ``flat_gram(..., distances=True)``): the compiled recursion then
+        serves every number of features.
     x2 : jax array of the same trailing shape, (n2, ...), or None
     scales : array of shape (n_linear_layers, 2) or sequence of pairs
         ``(W_std, b_std)`` of the linear layers in order (see
