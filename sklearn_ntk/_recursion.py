@@ -424,7 +424,9 @@ def flat_gram(x1, x2, ids1=None, ids2=None, distances=False, channels=None):
     ``distances``, the pairs' distances, ``ids1`` and ``ids2`` being the
     rows' identities as in :func:`same_input_mask`, or both None); the
     recursion that follows is compiled once for every ``d``. Its kernels
-    are bit for bit those computed from the rows themselves. ``channels``:
+    are bit for bit those computed from the rows themselves; with
+    ``distances``, whose program fuses them differently, within a few ulps.
+    ``channels``:
     ``d`` as a JAX scalar of the rows' dtype, made here when None (a
     transfer per call: callers with many tiles make it once).
     """
