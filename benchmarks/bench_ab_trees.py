@@ -22,8 +22,14 @@ Cases (float64, train-train NNGP + NTK, W_std = 1.5, b_std = 0.05):
   1..10``, in front of ``NTKRegressor()`` on diabetes (442 rows): ten
   numbers of features, the case of one compiled recursion for every ``d``.
 
+``--compile-cache DIR`` also times every tree with JAX's persistent
+compilation cache (``make test``'s; a folder per tree and case under
+``DIR``, filled by one run that is not recorded): "cold" is then the first
+call of a fresh process that loads its programs instead of compiling them.
+Without it, no persistent cache is used, whatever the environment says.
+
 Usage: python benchmarks/bench_ab_trees.py NAME=TREE [NAME=TREE ...]
-       [--cases mlp8000,conv] [--rounds 3] [--repeats 3]
+       [--cases mlp8000,conv] [--rounds 3] [--repeats 3] [--compile-cache DIR]
 """
 
 import argparse
@@ -96,8 +102,10 @@ print(json.dumps({"cold_s": cold, "warm_s": float(np.median(times)),
 '''
 
 
-def run(tree, case, repeats):
-    env = dict(os.environ, PYTHONPATH=tree)
+def run(tree, case, repeats, cache=""):
+    # Without a cache folder, cold means compiled: no persistent cache.
+    env = dict(os.environ, PYTHONPATH=tree, JAX_COMPILATION_CACHE_DIR=cache,
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     out = subprocess.run([sys.executable, "-c", WORKER, case, str(repeats)],
                          capture_output=True, text=True, env=env, cwd="/tmp",
                          check=False)
@@ -112,19 +120,30 @@ def main():
     parser.add_argument("--cases", default="mlp8000,mlp2000,mlp300,conv,near8000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile-cache", metavar="DIR", default=None,
+                        help="also time each tree with a warm persistent "
+                             "compilation cache under DIR")
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.trees)
     for case in args.cases.split(","):
-        results = {name: [] for name in trees}
-        for _ in range(args.rounds):
+        # name -> (tree, persistent cache folder or "" for none)
+        variants = {name: (tree, "") for name, tree in trees.items()}
+        if args.compile_cache:
             for name, tree in trees.items():
-                results[name].append(run(tree, case, args.repeats))
+                cache = os.path.join(os.path.abspath(args.compile_cache), name, case)
+                os.makedirs(cache, exist_ok=True)
+                run(tree, case, 0, cache)  # fills it
+                variants[name + "+cache"] = (tree, cache)
+        results = {name: [] for name in variants}
+        for _ in range(args.rounds):
+            for name, (tree, cache) in variants.items():
+                results[name].append(run(tree, case, args.repeats, cache))
         anchor = next(iter(trees))
         summary = {}
         for name, runs in results.items():
             good = [r for r in runs if "error" not in r]
             if not good:
-                print(f"{case:9s} {name:8s} error {runs[0]['error']}")
+                print(f"{case:9s} {name:14s} error {runs[0]['error']}")
                 continue
             summary[name] = (statistics.median(r["cold_s"] for r in good),
                              statistics.median(r["warm_s"] for r in good),
@@ -134,7 +153,7 @@ def main():
             if anchor in summary and name != anchor:
                 ratio = (f"  cold x{cold / summary[anchor][0]:.3f}"
                          f"  warm x{warm / summary[anchor][1]:.3f} vs {anchor}")
-            print(f"{case:9s} {name:8s} cold {cold:7.3f} s  warm {warm:7.3f} s"
+            print(f"{case:9s} {name:14s} cold {cold:7.3f} s  warm {warm:7.3f} s"
                   f"  compiled tiles {variants}{ratio}", flush=True)
 
 

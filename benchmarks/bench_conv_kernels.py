@@ -43,7 +43,9 @@ LEGACY = ROOT / ".venv-ref" / "bin" / "python"
 
 
 def run_worker(python, which, case, repeats, path, n):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    # Cold means compiled: no persistent compilation cache (`make test`'s).
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3",
+               JAX_COMPILATION_CACHE_DIR="")
     out = subprocess.run([str(python), str(WORKER), which, case, str(repeats), path,
                           str(n)],
                          capture_output=True, text=True, env=env, check=False)

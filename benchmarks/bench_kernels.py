@@ -36,7 +36,9 @@ DEPTH = 3
 
 
 def run_worker(python, which, n, repeats):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    # Cold means compiled: no persistent compilation cache (`make test`'s).
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3",
+               JAX_COMPILATION_CACHE_DIR="")
     out = subprocess.run([str(python), str(WORKER), which, str(n), str(repeats)],
                          capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
