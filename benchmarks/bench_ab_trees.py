@@ -127,16 +127,16 @@ def main():
     trees = dict(item.split("=", 1) for item in args.trees)
     for case in args.cases.split(","):
         # name -> (tree, persistent cache folder or "" for none)
-        variants = {name: (tree, "") for name, tree in trees.items()}
+        setups = {name: (tree, "") for name, tree in trees.items()}
         if args.compile_cache:
             for name, tree in trees.items():
                 cache = os.path.join(os.path.abspath(args.compile_cache), name, case)
                 os.makedirs(cache, exist_ok=True)
                 run(tree, case, 0, cache)  # fills it
-                variants[name + "+cache"] = (tree, cache)
-        results = {name: [] for name in variants}
+                setups[name + "+cache"] = (tree, cache)
+        results = {name: [] for name in setups}
         for _ in range(args.rounds):
-            for name, (tree, cache) in variants.items():
+            for name, (tree, cache) in setups.items():
                 results[name].append(run(tree, case, args.repeats, cache))
         anchor = next(iter(trees))
         summary = {}
