@@ -265,7 +265,8 @@ def accuracy(with_grids, only, with_remedies=False):
             "SVC(NTKKernel) tuned": tuned_ntk_svc,
         })
     names = list(models)
-    print("data set".ljust(42) + "".join(f"{name:>22}" for name in names))
+    widths = [max(22, len(name) + 2) for name in names]
+    print("data set".ljust(42) + "".join(f"{name:>{w}}" for name, w in zip(names, widths)))
     table = []
     for label, (X, y) in classification_sets().items():
         if only and not any(label.startswith(prefix) for prefix in only):
@@ -280,8 +281,10 @@ def accuracy(with_grids, only, with_remedies=False):
                 scores.append(model.fit(X[train], y[train]).score(X[test], y[test]))
             row.append(float(np.mean(scores)))
         table.append(row)
-        print(f"{label:<42}" + "".join(f"{s:>22.4f}" for s in row), flush=True)
-    print(f"{'mean':<42}" + "".join(f"{s:>22.4f}" for s in np.mean(table, axis=0)))
+        print(f"{label:<42}" + "".join(f"{s:>{w}.4f}" for s, w in zip(row, widths)),
+              flush=True)
+    print(f"{'mean':<42}" + "".join(f"{s:>{w}.4f}"
+                                    for s, w in zip(np.mean(table, axis=0), widths)))
 
 
 def main():
