@@ -426,9 +426,8 @@ def flat_gram(x1, x2, ids1=None, ids2=None, distances=False, channels=None):
     recursion that follows is compiled once for every ``d``. Its kernels
     are bit for bit those computed from the rows themselves; with
     ``distances``, whose program fuses them differently, within a few ulps.
-    ``channels``:
-    ``d`` as a JAX scalar of the rows' dtype, made here when None (a
-    transfer per call: callers with many tiles make it once).
+    ``channels`` is ``d`` as a JAX scalar of the rows' dtype, made here when
+    None (a transfer per call: callers with many tiles make it once).
     """
     if channels is None:
         channels = jnp.asarray(x1.shape[1], dtype=x1.dtype)

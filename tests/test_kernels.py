@@ -84,7 +84,7 @@ def _tile(x1, x2, ids1, ids2, scales, *, net, distances):
     (ARCHITECTURES[5], np.float32, 3),  # "standard": d is the first fan-in
 ])
 def test_flat_gram_recursion_equals_the_recursion_on_the_rows(rng, arch, dtype, d):
-    # compute_kernels hands the recursion flat rows' products and norms
+    # compute_kernels hands the recursion flat rows' input covariances
     # (FlatGram: one program for every d); the GP kernels' path hands it
     # the rows. The same operations in the same order: the same bits, with
     # and without the identical-rows mask, "standard" fan-ins included.
