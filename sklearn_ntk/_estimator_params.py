@@ -11,7 +11,8 @@ valid names.
 
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
+import numpy as np
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ._images import check_flat_rows
@@ -36,7 +37,8 @@ ARCHITECTURE_CONSTRAINTS = {
 }
 
 DYNAMICS_CONSTRAINTS = {
-    "t": [Interval(Real, 0, None, closed="left"), None],
+    # None and +inf both mean infinite time (the Interval excludes +inf).
+    "t": [Interval(Real, 0, None, closed="left"), None, Options(Real, {np.inf})],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "diag_reg": [Interval(Real, 0, None, closed="left")],
 }

@@ -505,7 +505,7 @@ class LinearizedMLP(RegressorMixin, BaseEstimator):
             loss = float(loss)
         if not converged:
             warnings.warn(
-                f"solver='gd' with t=None did not converge in max_iter="
+                f"solver='gd' with t={self.t} did not converge in max_iter="
                 f"{self.max_iter} steps (loss {loss:.3e}); increase max_iter "
                 "(or diag_reg, which speeds up convergence), or use "
                 "solver='exact'.",

@@ -23,7 +23,6 @@ import threading
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Options
 from sklearn.utils.validation import check_is_fitted
 
 from ._architecture import DEFAULTS, make_architecture
@@ -257,8 +256,6 @@ class _InfiniteWidthRegressor(RegressorMixin, BaseEstimator):
     _parameter_constraints = {
         **ARCHITECTURE_CONSTRAINTS,
         **DYNAMICS_CONSTRAINTS,
-        # The shared Interval excludes +inf, which means infinite time here.
-        "t": [*DYNAMICS_CONSTRAINTS["t"], Options(numbers.Real, {np.inf})],
         "kernel_fn": [callable, None],
         **IMAGE_CONSTRAINTS,
         **SOLVER_CONSTRAINTS,

@@ -246,6 +246,20 @@ def test_t_none_interpolates_and_is_the_long_time_limit():
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("solver", ["exact", "gd"])
+def test_t_inf_is_t_none(solver):
+    # The docstring's "None (or inf)": the same fit, bit for bit, for either
+    # solver ('gd' then runs until the loss stalls; with the default tol it
+    # stops well before max_iter on 16 rows, so no ConvergenceWarning).
+    x, y, x_test = _data()
+    kwargs = dict(width=16, solver=solver, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        none = LinearizedMLP(t=None, **kwargs).fit(x, y).predict(x_test)
+        inf = LinearizedMLP(t=np.inf, **kwargs).fit(x, y).predict(x_test)
+    np.testing.assert_array_equal(inf, none)
+
+
 # -- the infinite-width limit ------------------------------------------------
 
 
