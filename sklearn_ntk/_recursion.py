@@ -911,9 +911,12 @@ def _fan_in_sum(states, layer, ctx):
     if len(states) > 1 and not all(s.is_gaussian for s in states):
         raise ValueError(
             "FanInSum: every branch must end in a Dense or Conv layer (a "
-            "mean-zero Gaussian, as neural-tangents requires); got branches "
-            f"whose last kernel-changing layers are {['linear' if s.is_gaussian else 'nonlinear' for s in states]}. "
-            "Add a Dense/Conv at the end of the nonlinear branch.")
+            "mean-zero Gaussian, as neural-tangents requires); the branches "
+            "end in "
+            f"{['Dense/Conv' if s.is_gaussian else 'an activation or the input' for s in states]}. "
+            "Add a Dense/Conv at the end of each other branch (an Identity "
+            "branch carries what precedes FanOut: if that is the network's "
+            "input or an activation, put a Dense/Conv before FanOut).")
     if len({s.spatial for s in states}) > 1:
         raise ValueError(
             f"FanInSum: the branches have different spatial shapes "
