@@ -118,6 +118,18 @@ def test_kernel_gradient_matches_finite_differences(kernel, X):
     np.testing.assert_allclose(K_gradient, approx, rtol=0, atol=1e-7 * scale)
 
 
+def test_gradient_of_a_deep_kernel_through_its_compiled_loop(X):
+    # depth 12: the hidden layers after the first run as one lax.scan over a
+    # single compiled layer (sklearn_ntk._recursion._repeat), which reverse
+    # mode differentiates as a loop. Tolerance as above: (2 * 13)^3 h^2 / 6
+    # ~ 3e-9 of truncation.
+    kernel = NTKKernel(depth=12, activation="erf", weight_std=1.3, bias_std=0.3)
+    K, K_gradient = kernel(X, eval_gradient=True)
+    approx = _finite_difference_gradient(kernel, X)
+    np.testing.assert_allclose(K_gradient, approx, rtol=0,
+                               atol=1e-7 * np.max(np.abs(K)))
+
+
 @given(
     weight_std=st.floats(0.3, 3.0),
     bias_std=st.floats(0.01, 2.0),

@@ -20,6 +20,7 @@ from sklearn_ntk import (
     compute_kernels,
     layers,
 )
+from sklearn_ntk import _recursion
 from sklearn_ntk._kernels import check_cost
 from sklearn_ntk._precision import x64_scope
 from sklearn_ntk._recursion import net_kernels, plan, row_variances, split_scales
@@ -346,3 +347,131 @@ def test_staged_programs_follow_the_image_shape():
         jax.clear_caches()
         for got, want in zip(kernels, compute_kernels(X, architecture=net)):
             np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------
+# repeat: n applications, one compiled application
+# ---------------------------------------------------------------------------
+
+# repeat's loop evaluates the same formulas as the unrolled serial in float64;
+# only XLA's fusion and summation order differ: a few ulps per layer
+# (measured <= 4e-14 relative after 40 ReLU layers), so 1e-12 of the largest
+# entry means "equal".
+REPEAT_EXACT = 1e-12
+
+
+def _flat_rows(n=7, d=5, seed=0):
+    x = np.random.default_rng(seed).standard_normal((n, d))
+    x[-1] = x[0]  # an exact duplicate: rho = 1 off the diagonal
+    x[-2] = x[1] + 1e-9  # a near-duplicate: the distance-carrying path
+    return x
+
+
+def _residual_block(padding="SAME"):
+    conv = layers.Conv(4, (2, 2), padding=padding, W_std=1.3, b_std=0.1)
+    return layers.serial(layers.FanOut(2),
+                         layers.parallel(layers.serial(layers.Relu(), conv), conv),
+                         layers.FanInSum())
+
+
+def _dense_block(**kwargs):
+    return layers.serial(layers.Relu(), layers.Dense(64, W_std=1.4, b_std=0.2, **kwargs))
+
+
+# (head, block, n, tail, inputs): serial(head, repeat(block, n), tail). The
+# test lowers the unrolled limit to 1 so that small n take the loop (or its
+# fallback) and the unrolled twins compile fast.
+REPEATED = {
+    # A deep MLP after its first layer (the path of compute_kernels(depth=...)).
+    "mlp": (layers.Dense(64, W_std=1.4, b_std=0.2), _dense_block(), 6,
+            layers.serial(layers.Relu(), layers.Dense(1, W_std=1.1, b_std=0.1)),
+            _flat_rows),
+    "erf_standard_no_bias": (
+        layers.Dense(16, W_std=1.2, parameterization="standard"),
+        layers.serial(layers.Erf(1.1, 0.9, 0.1),
+                      layers.Dense(16, W_std=1.2, parameterization="standard")),
+        4, layers.Dense(1, W_std=1.0, parameterization="standard"), _flat_rows),
+    # Branches inside the loop: residual blocks in the diagonal form.
+    "residual_diagonal": (layers.Conv(4, (2, 2), padding="SAME", W_std=1.3, b_std=0.1),
+                          _residual_block(), 3,
+                          layers.serial(layers.Relu(), layers.Flatten(), layers.Dense(1)),
+                          lambda: _images(n=4, shape=(4, 3, 2))),
+    # Full (position-pair) states, a global pool follows: unrolled.
+    "residual_full": (layers.Conv(4, (2, 2), padding="SAME", W_std=1.3, b_std=0.1),
+                      _residual_block(), 3,
+                      layers.serial(layers.Relu(), layers.GlobalAvgPool(), layers.Dense(1)),
+                      lambda: _images(n=4, shape=(4, 3, 2))),
+    # Each application shrinks the image: the loop refuses it, unrolled.
+    "valid_shrinks": (layers.Conv(4, (2, 2), padding="SAME", W_std=1.3, b_std=0.1),
+                      _residual_block("VALID"), 3,
+                      layers.serial(layers.Relu(), layers.Flatten(), layers.Dense(1)),
+                      lambda: _images(n=4, shape=(5, 4, 2))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPEATED))
+def test_repeat_equals_the_unrolled_serial(case, monkeypatch):
+    monkeypatch.setattr(_recursion, "UNROLLED_REPEATS", 1)
+    head, block, n, tail, inputs = REPEATED[case]
+    x = inputs()
+    looped = compute_kernels(x, architecture=layers.serial(head, layers.repeat(block, n), tail))
+    unrolled = compute_kernels(x, architecture=layers.serial(head, *[block] * n, tail))
+    for mine, expected in ((looped.nngp, unrolled.nngp), (looped.ntk, unrolled.ntk)):
+        assert np.all(np.isfinite(mine))
+        scale = np.max(np.abs(expected))
+        np.testing.assert_allclose(mine, expected, rtol=0, atol=REPEAT_EXACT * scale)
+    if inputs is _flat_rows:  # rho = 1 entries stay exact through the loop
+        np.testing.assert_array_equal(looped.ntk[0, -1], looped.ntk[0, 0])
+
+
+def _n_equations(net, x):
+    skeleton, scales = split_scales(net)
+    with x64_scope():
+        jaxpr = jax.make_jaxpr(lambda a: net_kernels(a, a, scales, net=skeleton,
+                                                     symmetric=True))(jnp.asarray(x))
+    return len(jaxpr.jaxpr.eqns)
+
+
+def test_repeat_traces_one_application_whatever_n():
+    # What makes a deep network compile in constant time: the traced program
+    # of repeat(block, n) has the same size for every n above the unrolled
+    # limit, while the unrolled serial's grows with n.
+    head, block, _, tail, _ = REPEATED["mlp"]
+    x = _flat_rows()
+    n_values = (_recursion.UNROLLED_REPEATS + 1, 40)
+    looped = [_n_equations(layers.serial(head, layers.repeat(block, n), tail), x)
+              for n in n_values]
+    unrolled = [_n_equations(layers.serial(head, *[block] * n, tail), x) for n in n_values]
+    assert looped[0] == looped[1]
+    assert unrolled[1] > unrolled[0] > looped[0]
+
+
+def test_deep_mlp_arguments_equal_the_unrolled_layers():
+    # compute_kernels(depth=12) builds its 11 hidden layers after the first
+    # with repeat, a loop at the default limit; the same network written
+    # layer by layer is unrolled.
+    depth = 12
+    assert depth - 1 > _recursion.UNROLLED_REPEATS
+    x = _flat_rows(n=9)
+    kwargs = dict(weight_std=1.3, bias_std=0.2)
+    net = layers.serial(*[layers.Dense(512, 1.3, 0.2), layers.Relu()] * depth,
+                        layers.Dense(1, 1.3, 0.2))
+    deep = compute_kernels(x, depth=depth, **kwargs)
+    unrolled = compute_kernels(x, architecture=net)
+    for mine, expected in ((deep.nngp, unrolled.nngp), (deep.ntk, unrolled.ntk)):
+        np.testing.assert_allclose(mine, expected, rtol=0,
+                                   atol=REPEAT_EXACT * np.max(np.abs(expected)))
+    diagonal = compute_kernel_diagonals(x, depth=depth, **kwargs)
+    np.testing.assert_allclose(diagonal.ntk, np.diag(deep.ntk), rtol=REPEAT_EXACT, atol=0)
+
+
+def test_repeat_is_a_value_and_checks_its_arguments():
+    net = layers.serial(layers.Dense(8), layers.repeat(_dense_block(), 3))
+    assert net == layers.serial(layers.Dense(8), layers.repeat(_dense_block(), 3))
+    assert net != layers.serial(layers.Dense(8), layers.repeat(_dense_block(), 4))
+    assert pickle.loads(pickle.dumps(net)) == net
+    assert eval(repr(net), vars(layers)) == net  # noqa: S307 - our own repr
+    with pytest.raises(ValueError, match="positive integer"):
+        layers.repeat(_dense_block(), 0)
+    with pytest.raises(TypeError, match="not a layer"):
+        layers.repeat("relu", 3)
