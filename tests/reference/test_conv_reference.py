@@ -177,6 +177,40 @@ def test_cross_kernels_match_neural_tangents(network):
         assert _relative(mine, theirs, np.max(np.abs(theirs))) <= EXACT, get
 
 
+def residual_repeated(m):
+    """Ten residual blocks, nine of them as ``repeat`` (our compiled loop;
+    neural-tangents' lax.scan over its Kernel)."""
+    block = m.serial(m.FanOut(2),
+                     m.parallel(m.serial(m.Relu(),
+                                         m.Conv(4, (3, 3), padding="SAME", W_std=1.3,
+                                                b_std=0.1),
+                                         m.Relu(),
+                                         m.Conv(4, (3, 3), padding="SAME", W_std=1.3,
+                                                b_std=0.1)),
+                                m.Identity()),
+                     m.FanInSum())
+    return m.serial(m.Conv(4, (3, 3), padding="SAME", W_std=1.4, b_std=0.1), block,
+                    m.repeat(block, 9), m.Relu(), m.Flatten(),
+                    m.Dense(1, W_std=1.2, b_std=0.1))
+
+
+def test_repeat_matches_neural_tangents_repeat():
+    # A network with branches runs the whole engine in one program, where
+    # repeat is a lax.scan (a chain of layers runs staged, unrolled).
+    x = _images(n=4, shape=(5, 4, 2))
+    ours = compute_kernels(x, architecture=residual_repeated(layers))
+    theirs_repeat = _nt_kernel_fn(residual_repeated)(jnp.asarray(x), None)
+    at_rho_one = np.eye(len(x), dtype=bool)
+    at_rho_one[0, -1] = at_rho_one[-1, 0] = True
+    for get, mine in (("nngp", ours.nngp), ("ntk", ours.ntk)):
+        theirs = np.asarray(getattr(theirs_repeat, get))
+        scale = np.max(np.abs(theirs))
+        assert _relative(mine[~at_rho_one], theirs[~at_rho_one], scale) <= EXACT, get
+        assert _relative(mine[at_rho_one], theirs[at_rho_one], scale) <= AT_RHO_ONE, get
+    cov1 = np.asarray(theirs_repeat.cov1)
+    assert _relative(np.diag(ours.nngp), cov1, np.max(np.abs(cov1))) <= EXACT
+
+
 NONLINEARITIES = [
     lambda m: m.Relu(), lambda m: m.LeakyRelu(0.2), lambda m: m.ABRelu(-0.4, 1.3),
     lambda m: m.Abs(), lambda m: m.Erf(a=1.2, b=0.8, c=0.1), lambda m: m.Gelu(),
