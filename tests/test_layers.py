@@ -396,6 +396,13 @@ REPEATED = {
                           _residual_block(), 3,
                           layers.serial(layers.Relu(), layers.Flatten(), layers.Dense(1)),
                           lambda: _images(n=4, shape=(4, 3, 2))),
+    # A chain of convolutions on images runs staged, layer by layer.
+    "conv_chain_staged": (layers.Conv(4, (2, 2), padding="SAME", W_std=1.3, b_std=0.1),
+                          layers.serial(layers.Relu(), layers.Conv(4, (2, 2), padding="SAME",
+                                                                   W_std=1.3, b_std=0.1)),
+                          3, layers.serial(layers.Relu(), layers.AvgPool((2, 2)),
+                                           layers.Flatten(), layers.Dense(1)),
+                          lambda: _images(n=4, shape=(4, 3, 2))),
     # Full (position-pair) states, a global pool follows: unrolled.
     "residual_full": (layers.Conv(4, (2, 2), padding="SAME", W_std=1.3, b_std=0.1),
                       _residual_block(), 3,
