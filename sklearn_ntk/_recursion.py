@@ -1260,6 +1260,9 @@ class _ScaleRows:
         return row
 
     def take(self, count):
+        """The next ``count`` rows, shape ``(count, 2)`` (None if 0)."""
+        if not count:
+            return None
         block = self.scales[self.position:self.position + count]
         self.position += count
         return jnp.stack(block) if isinstance(block, (list, tuple)) else block

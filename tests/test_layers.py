@@ -391,6 +391,9 @@ REPEATED = {
         layers.serial(layers.Erf(1.1, 0.9, 0.1),
                       layers.Dense(16, W_std=1.2, parameterization="standard")),
         4, layers.Dense(1, W_std=1.0, parameterization="standard"), _flat_rows),
+    # No linear layer in the loop: it reads no scales.
+    "activations_only": (layers.Dense(16, W_std=1.2, b_std=0.3), layers.Erf(), 4,
+                         layers.Dense(1, W_std=1.0, b_std=0.1), _flat_rows),
     # Branches inside the loop: residual blocks in the diagonal form.
     "residual_diagonal": (layers.Conv(4, (2, 2), padding="SAME", W_std=1.3, b_std=0.1),
                           _residual_block(), 3,
