@@ -99,17 +99,19 @@ def no_bias(m):
                     m.GlobalAvgPool(), m.Dense(1, W_std=1.0))
 
 
+def _residual_block(m, channels=8):
+    """FanOut, two convolutions beside an Identity, FanInSum."""
+    def conv():
+        return m.Conv(channels, (3, 3), padding="SAME", W_std=1.3, b_std=0.1)
+
+    return m.serial(m.FanOut(2),
+                    m.parallel(m.serial(m.Relu(), conv(), m.Relu(), conv()), m.Identity()),
+                    m.FanInSum())
+
+
 def residual(m):
     """A residual block (FanOut, parallel, Identity, FanInSum)."""
-    block = m.serial(m.FanOut(2),
-                     m.parallel(m.serial(m.Relu(),
-                                         m.Conv(8, (3, 3), padding="SAME", W_std=1.3,
-                                                b_std=0.1),
-                                         m.Relu(),
-                                         m.Conv(8, (3, 3), padding="SAME", W_std=1.3,
-                                                b_std=0.1)),
-                                m.Identity()),
-                     m.FanInSum())
+    block = _residual_block(m)
     return m.serial(m.Conv(8, (3, 3), padding="SAME", W_std=1.4, b_std=0.1), block,
                     m.Relu(), m.AvgPool((2, 2), strides=(2, 2)),
                     m.Conv(8, (2, 2), padding="SAME", W_std=1.2), block, m.Relu(),
@@ -150,7 +152,12 @@ def _nt_kernel_fn(network):
 
 @pytest.mark.parametrize("network", NETWORKS, ids=lambda f: f.__name__)
 def test_train_kernels_match_neural_tangents(network):
-    x = _images()
+    _assert_train_kernels_match(network, _images())
+
+
+def _assert_train_kernels_match(network, x):
+    """Our train kernels of ``network(layers)`` on the images ``x`` (whose
+    last one duplicates the first) against ``network(stax)``."""
     ours = compute_kernels(x, architecture=network(layers))
     kernel = _nt_kernel_fn(network)(jnp.asarray(x), None)
     n = len(x)
@@ -180,15 +187,7 @@ def test_cross_kernels_match_neural_tangents(network):
 def residual_repeated(m):
     """Ten residual blocks, nine of them as ``repeat`` (our compiled loop;
     neural-tangents' lax.scan over its Kernel)."""
-    block = m.serial(m.FanOut(2),
-                     m.parallel(m.serial(m.Relu(),
-                                         m.Conv(4, (3, 3), padding="SAME", W_std=1.3,
-                                                b_std=0.1),
-                                         m.Relu(),
-                                         m.Conv(4, (3, 3), padding="SAME", W_std=1.3,
-                                                b_std=0.1)),
-                                m.Identity()),
-                     m.FanInSum())
+    block = _residual_block(m, channels=4)
     return m.serial(m.Conv(4, (3, 3), padding="SAME", W_std=1.4, b_std=0.1), block,
                     m.repeat(block, 9), m.Relu(), m.Flatten(),
                     m.Dense(1, W_std=1.2, b_std=0.1))
@@ -197,18 +196,7 @@ def residual_repeated(m):
 def test_repeat_matches_neural_tangents_repeat():
     # A network with branches runs the whole engine in one program, where
     # repeat is a lax.scan (a chain of layers runs staged, unrolled).
-    x = _images(n=4, shape=(5, 4, 2))
-    ours = compute_kernels(x, architecture=residual_repeated(layers))
-    theirs_repeat = _nt_kernel_fn(residual_repeated)(jnp.asarray(x), None)
-    at_rho_one = np.eye(len(x), dtype=bool)
-    at_rho_one[0, -1] = at_rho_one[-1, 0] = True
-    for get, mine in (("nngp", ours.nngp), ("ntk", ours.ntk)):
-        theirs = np.asarray(getattr(theirs_repeat, get))
-        scale = np.max(np.abs(theirs))
-        assert _relative(mine[~at_rho_one], theirs[~at_rho_one], scale) <= EXACT, get
-        assert _relative(mine[at_rho_one], theirs[at_rho_one], scale) <= AT_RHO_ONE, get
-    cov1 = np.asarray(theirs_repeat.cov1)
-    assert _relative(np.diag(ours.nngp), cov1, np.max(np.abs(cov1))) <= EXACT
+    _assert_train_kernels_match(residual_repeated, _images(n=4, shape=(5, 4, 2)))
 
 
 NONLINEARITIES = [
