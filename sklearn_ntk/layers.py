@@ -236,12 +236,15 @@ class Repeat(Layer):
 def repeat(layer, n):
     """Compose ``layer`` with itself ``n`` times, as ``stax.repeat``.
 
-    The same kernels as ``serial(*[layer] * n)``, but compiled once for all
-    ``n`` applications (a loop over the repetitions, as stax's
-    ``lax.scan``): the compilation time of a deep network no longer grows
-    with its depth. Where an application changes the kernel's form (e.g. a
-    ``Conv`` with ``padding="VALID"`` shrinks the image, or a pooling
-    layer), the repetitions are unrolled instead, with the same result.
+    The same kernels as ``serial(*[layer] * n)``. Above 8 applications
+    they are compiled once for all ``n`` (a loop over the repetitions, as
+    stax's ``lax.scan``), so the compilation time of a deep network no
+    longer grows with its depth; up to 8, and wherever an application
+    changes the kernel's form (e.g. a ``Conv`` with ``padding="VALID"``
+    shrinks the image, or a pooling layer follows, so position pairs are
+    carried), the repetitions are unrolled into one program, with the same
+    result. A chain of layers on images (no ``FanOut``) runs staged, one
+    program per convolution, either way.
 
     Parameters
     ----------
