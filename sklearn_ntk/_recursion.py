@@ -1055,7 +1055,7 @@ def _repeat(layer, states, ctx):
     or shapes.
     """
     body, n = layer.layer, layer.n
-    if n <= UNROLLED_REPEATS or ctx.variances is not None:
+    if n <= UNROLLED_REPEATS:
         for _ in range(n):
             states = _apply(body, states, ctx)
         return states
@@ -1100,8 +1100,7 @@ def _scan_repeats(body, states, scales, length, per_linear, ctx, record):
         outputs = _apply(body, inputs, sub)
         out_split = [_split_state(state) for state in outputs]
         out_carry = _strong([arrays for arrays, _ in out_split])
-        same_form = (len(outputs) == len(inputs)
-                     and [static for _, static in out_split] == statics
+        same_form = ([static for _, static in out_split] == statics
                      and jax.tree_util.tree_structure(out_carry)
                      == jax.tree_util.tree_structure(carry)
                      and all(o.shape == i.shape and o.dtype == i.dtype
@@ -1225,7 +1224,7 @@ def net_kernels(x1, x2, scales, *, net, compute_ntk=True, symmetric=False, same=
         same = jnp.eye(_row_count(x1), dtype=bool)
     carry = carries_distance(net, _row_shape(x1))
     watch = watch_near and carry and not distances
-    out = _run(net, _rows(scales), x1, x2, same, symmetric, compute_ntk,
+    out = _run(net, scales, x1, x2, same, symmetric, compute_ntk,
                distances=distances and carry, watch_near=watch)
     if watch_near and not watch:
         out = out + (jnp.zeros((), dtype=bool), None)
@@ -1239,7 +1238,7 @@ def net_diagonals(x, scales, *, net):
     -------
     nngp_diag, ntk_diag : jax arrays of shape (n,)
     """
-    return _run(net, _rows(scales), x, None, None, False, True)
+    return _run(net, scales, x, None, None, False, True)
 
 
 class _ScaleRows:
@@ -1384,7 +1383,7 @@ def plan(net, row_shape, compute_ntk=True):
     scales = jax.ShapeDtypeStruct((max(n_linear, 1), 2), jnp.float32)
 
     def run(a, b, s):
-        return _run(net, _rows(s), a, b, None, False, compute_ntk, record)
+        return _run(net, s, a, b, None, False, compute_ntk, record)
 
     jax.eval_shape(run, x, x, scales)
     entries = math.prod(row_shape[:-1]) if len(row_shape) > 1 else 1
